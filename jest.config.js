@@ -1,0 +1,13 @@
+/** @type {import('jest').Config} */
+const common = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json", diagnostics: { warnOnly: false } }] },
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/test/{spec,render,node,component}/**/*.test.ts"] },
+    // Integration and end-to-end tests start real processes (sshd, containerd, registries): one file at a time.
+    { ...common, displayName: "lab", testMatch: ["<rootDir>/test/{lab,integration,e2e}/**/*.test.ts"] },
+  ],
+};
