@@ -1,0 +1,50 @@
+import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../spec/types";
+
+/** Input of {@link renderNodeConfig}. */
+export interface RenderInput {
+  /** The mirrors to configure; validated before anything is rendered. */
+  mirrors: Mirror[];
+  /** The node's runtime. */
+  runtime: RuntimeInfo;
+  /**
+   * Current text of the runtime's main config file (containerd config.toml, Docker daemon.json), when known.
+   * `undefined` means "not read"; an empty string means "the file is absent or empty".
+   */
+  liveConfig?: string;
+  /** Overrides of the default file locations. */
+  paths?: Partial<NodePaths>;
+  /** What to do with containerd's deprecated mirror tables. Default `refuse`. */
+  legacy?: LegacyMode;
+}
+
+/** One file to write. */
+export interface PlannedFile {
+  /** Absolute path on the node. */
+  path: string;
+  /** Exact content. */
+  content: string;
+  /** Octal file mode, e.g. `0o644`; `0o600` for anything holding secrets. */
+  mode: number;
+  /** True when the content holds a secret (credentials, private key). */
+  secret?: boolean;
+}
+
+/** What the runtime needs after the files are in place. */
+export type RuntimeAction = "none" | "reload" | "restart";
+
+/** The complete configuration plan for one node. */
+export interface NodePlan {
+  /** Files this tool owns and writes, sorted by path. */
+  files: PlannedFile[];
+  /**
+   * Paths this tool owns that must be removed (e.g. legacy mirrors migrated away). Files owned from an earlier
+   * run that are no longer wanted are found on the node from its manifest, not here.
+   */
+  remove: string[];
+  /** The new main config, or `undefined` when it needs no change. */
+  mainConfig?: { path: string; content: string };
+  /** What the runtime needs afterwards. */
+  action: RuntimeAction;
+  /** Things a person should know (nothing fatal). */
+  warnings: string[];
+}

@@ -1,0 +1,119 @@
+/**
+ * The typed mirror specification: which registry is mirrored where, and how.
+ * Every other stage (renderers, node scripts, the Pulumi component) consumes these types.
+ */
+
+/** What a mirror endpoint may be used for. containerd's `capabilities` in hosts.toml. */
+export type Capability = "pull" | "resolve" | "push";
+
+/** Credentials sent to a mirror as HTTP basic auth. */
+export interface BasicAuth {
+  /** User name; must not be empty and must not contain `:`. */
+  username: string;
+  /** Password or token. Treated as secret everywhere. */
+  password: string;
+}
+
+/** One place that serves images of an upstream registry. */
+export interface MirrorEndpoint {
+  /**
+   * Endpoint URL with scheme, e.g. `https://mirror.internal:5000` or `http://10.0.0.5:5000`.
+   * A path (e.g. `https://harbor.example.com/v2/dockerhub`) means the mirror serves the upstream under
+   * that path; containerd then gets `override_path = true`.
+   */
+  url: string;
+  /** What the endpoint is used for. Default `["pull", "resolve"]`; `resolve` requires `pull`. */
+  capabilities?: Capability[];
+  /** PEM text of the CA certificate(s) that sign the mirror's TLS certificate. */
+  caCert?: string;
+  /** PEM text of a client certificate for mutual TLS; requires `clientKey`. */
+  clientCert?: string;
+  /** PEM text of the private key of `clientCert`; secret. Requires `clientCert`. */
+  clientKey?: string;
+  /** Do not verify the mirror's TLS certificate. Discouraged; prefer `caCert`. */
+  skipVerify?: boolean;
+  /** Pull credentials for this mirror. */
+  auth?: BasicAuth;
+  /** Extra HTTP headers sent to this mirror. */
+  headers?: Record<string, string>;
+}
+
+/** One mirrored upstream registry. */
+export interface Mirror {
+  /**
+   * Registry host with optional port (`docker.io`, `gcr.io`, `registry.local:5000`), or `"*"` for every
+   * registry that has no entry of its own. Never a scheme or a path.
+   */
+  upstream: string;
+  /** Mirrors, tried in this order. At least one. */
+  endpoints: MirrorEndpoint[];
+  /**
+   * When every mirror fails, pull from the upstream itself. Default `true`.
+   * `false`: the node never contacts the upstream for this registry.
+   */
+  fallback?: boolean;
+  /** Use the mirrors only for pulls by digest; tag pulls go to the upstream. Default `false`. */
+  digestOnly?: boolean;
+}
+
+/** Container runtimes this library renders configuration for. */
+export type RuntimeKind = "containerd" | "cri-o" | "docker";
+
+/** The runtime of one node, as far as it is known. */
+export interface RuntimeInfo {
+  /** Which runtime. */
+  kind: RuntimeKind;
+  /** Its version, e.g. `1.6.20` or `2.1.4`, when known. Used to pick config schemas and to warn. */
+  version?: string;
+}
+
+/** Default locations of the files this library writes or edits, overridable per node. */
+export interface NodePaths {
+  /** containerd's hosts directory (`config_path`). Default `/etc/containerd/certs.d`. */
+  hostsDir: string;
+  /** containerd's main config. Default `/etc/containerd/config.toml`. */
+  containerdConfig: string;
+  /** containers-registries.conf drop-in directory. Default `/etc/containers/registries.conf.d`. */
+  registriesDir: string;
+  /** containers certificate directory (`<dir>/<host>/ca.crt`). Default `/etc/containers/certs.d`. */
+  containersCertsDir: string;
+  /** Docker's daemon.json. Default `/etc/docker/daemon.json`. */
+  dockerDaemonJson: string;
+}
+
+/** The defaults of {@link NodePaths}. */
+export const DEFAULT_PATHS: Readonly<NodePaths> = Object.freeze({
+  hostsDir: "/etc/containerd/certs.d",
+  containerdConfig: "/etc/containerd/config.toml",
+  registriesDir: "/etc/containers/registries.conf.d",
+  containersCertsDir: "/etc/containers/certs.d",
+  dockerDaemonJson: "/etc/docker/daemon.json",
+});
+
+/**
+ * What to do with containerd's deprecated `registry.mirrors` / `registry.configs` tables in config.toml.
+ * - `refuse` (default): stop with an error listing them and the ways out.
+ * - `migrate`: move them into hosts.toml files, delete them from config.toml, set `config_path`.
+ * - `write`: render our mirrors into the deprecated tables; never set `config_path`.
+ */
+export type LegacyMode = "refuse" | "migrate" | "write";
+
+/** One problem found in the input, with the field it concerns. */
+export interface Problem {
+  /** Field path, e.g. `mirrors[2].endpoints[0].url`. */
+  path: string;
+  /** What is wrong and what to do about it. */
+  message: string;
+}
+
+/** The error thrown for bad input: lists every problem at once. */
+export class RegistryMirrorsError extends Error {
+  /** Every problem found, each with its field path. */
+  readonly problems: Problem[];
+
+  constructor(problems: Problem[], summary = "invalid registry mirror configuration") {
+    super(`${summary}:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n")}`);
+    this.name = "RegistryMirrorsError";
+    this.problems = problems;
+  }
+}
