@@ -42,7 +42,7 @@ export interface NodePlan {
    */
   remove: string[];
   /** The new main config, or `undefined` when it needs no change. */
-  mainConfig?: { path: string; content: string };
+  mainConfig?: { path: string; content: string; secret?: boolean };
   /** What the runtime needs afterwards. */
   action: RuntimeAction;
   /** Things a person should know (nothing fatal). */

@@ -77,8 +77,12 @@ export interface NodePaths {
   registriesDir: string;
   /** containers certificate directory (`<dir>/<host>/ca.crt`). Default `/etc/containers/certs.d`. */
   containersCertsDir: string;
+  /** containers-auth.json holding mirror credentials for CRI-O/podman/skopeo. Default `/etc/containers/registry-mirrors-auth.json`. */
+  containersAuthFile: string;
   /** Docker's daemon.json. Default `/etc/docker/daemon.json`. */
   dockerDaemonJson: string;
+  /** Docker's certificate directory (`<dir>/<host>/ca.crt`). Default `/etc/docker/certs.d`. */
+  dockerCertsDir: string;
 }
 
 /** The defaults of {@link NodePaths}. */
@@ -87,7 +91,9 @@ export const DEFAULT_PATHS: Readonly<NodePaths> = Object.freeze({
   containerdConfig: "/etc/containerd/config.toml",
   registriesDir: "/etc/containers/registries.conf.d",
   containersCertsDir: "/etc/containers/certs.d",
+  containersAuthFile: "/etc/containers/registry-mirrors-auth.json",
   dockerDaemonJson: "/etc/docker/daemon.json",
+  dockerCertsDir: "/etc/docker/certs.d",
 });
 
 /**

@@ -1,0 +1,8 @@
+/**
+ * registry-mirrors: configure container registry mirrors on Kubernetes nodes (containerd, CRI-O, Docker).
+ */
+export * from "./spec/types";
+export { validateMirrors } from "./spec/validate";
+export { parseRuntimeVersion } from "./spec/version";
+export { renderNodeConfig, resolvePaths, CRIO_DROP_IN, OWNED_MARKER } from "./render";
+export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./render";

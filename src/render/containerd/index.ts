@@ -1,0 +1,105 @@
+import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../spec/types";
+import { versionAtLeast } from "../../spec/version";
+import { hostSlug, hostsDirName, joinPath, parseEndpointUrl, sortFiles } from "../endpoint";
+import type { NodePlan, PlannedFile } from "../types";
+import { planContainerdConfig } from "./config";
+import { hostsTomlPath, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";
+
+/** Input of {@link renderContainerd}. */
+export interface ContainerdRenderInput {
+  mirrors: Mirror[];
+  runtime: RuntimeInfo;
+  liveConfig?: string;
+  paths: NodePaths;
+  /** True when the caller set `paths.hostsDir` explicitly. */
+  hostsDirGiven: boolean;
+  legacy: LegacyMode;
+}
+
+/**
+ * containerd: one hosts.toml per upstream (plus certificate files beside it) and, when needed, a config.toml
+ * whose CRI registry table points `config_path` at the hosts directory. hosts.toml changes are read on the
+ * next pull; only a config.toml change needs a restart.
+ */
+export function renderContainerd(input: ContainerdRenderInput): NodePlan {
+  const warnings: string[] = [];
+  if (input.runtime.version && !versionAtLeast(input.runtime.version, "1.6.17") && input.mirrors.some((m) => m.upstream === "*")) {
+    warnings.push(`containerd ${input.runtime.version} has no _default hosts directory (added in 1.6.17/1.7.0): the "*" mirror is ignored there`);
+  }
+
+  if (input.legacy === "write") return renderLegacyWrite(input, warnings);
+
+  const config = planContainerdConfig({
+    live: input.liveConfig,
+    runtime: input.runtime,
+    hostsDirOverride: input.hostsDirGiven ? input.paths.hostsDir : undefined,
+    defaultHostsDir: input.paths.hostsDir,
+    legacy: input.legacy,
+    mirrors: input.mirrors,
+  });
+  const hostsDir = config.hostsDir ?? input.paths.hostsDir;
+  const files: PlannedFile[] = [];
+  const hostsFiles: HostsFile[] = [...config.migrated];
+  input.mirrors.forEach((mirror, i) => {
+    const { file, certs } = mirrorToHostsFile(mirror, i, hostsDir);
+    hostsFiles.push(file);
+    files.push(...certs);
+  });
+  for (const hostsFile of hostsFiles) {
+    const content = renderHostsToml(hostsFile);
+    // An Authorization header is a credential: the file is readable by root only.
+    const secret = [hostsFile.server, ...hostsFile.hosts].some((h) => h?.headers?.Authorization !== undefined);
+    files.push({ path: hostsTomlPath(hostsDir, hostsFile.dirName), content, mode: secret ? 0o600 : 0o644, ...(secret ? { secret } : {}) });
+  }
+
+  const mainConfig = config.content === undefined ? undefined : { path: input.paths.containerdConfig, content: config.content };
+  return {
+    files: sortFiles(files),
+    remove: [],
+    mainConfig,
+    action: mainConfig ? "restart" : "none",
+    warnings: [...warnings, ...config.warnings],
+  };
+}
+
+/** `legacy: "write"`: mirrors in config.toml's deprecated tables; certificate files still live on disk. */
+function renderLegacyWrite(input: ContainerdRenderInput, warnings: string[]): NodePlan {
+  const files: PlannedFile[] = [];
+  const tlsFiles = new Map<string, { ca?: string; cert?: string; key?: string }>();
+  for (const mirror of input.mirrors) {
+    const dir = joinPath(input.paths.hostsDir, hostsDirName(mirror.upstream));
+    for (const endpoint of mirror.endpoints) {
+      const { hostPort } = parseEndpointUrl(endpoint.url);
+      const slug = hostSlug(hostPort);
+      const entry: { ca?: string; cert?: string; key?: string } = {};
+      if (endpoint.caCert) {
+        entry.ca = joinPath(dir, `${slug}.ca.crt`);
+        files.push({ path: entry.ca, content: `${endpoint.caCert.trim()}\n`, mode: 0o644 });
+      }
+      if (endpoint.clientCert && endpoint.clientKey) {
+        entry.cert = joinPath(dir, `${slug}.client.cert`);
+        entry.key = joinPath(dir, `${slug}.client.key`);
+        files.push({ path: entry.cert, content: `${endpoint.clientCert.trim()}\n`, mode: 0o644 });
+        files.push({ path: entry.key, content: `${endpoint.clientKey.trim()}\n`, mode: 0o600, secret: true });
+      }
+      tlsFiles.set(hostPort, entry);
+    }
+  }
+  const config = planContainerdConfig({
+    live: input.liveConfig,
+    runtime: input.runtime,
+    defaultHostsDir: input.paths.hostsDir,
+    legacy: "write",
+    mirrors: input.mirrors,
+    legacyTlsFiles: tlsFiles,
+  });
+  const mainConfig = config.content === undefined ? undefined : { path: input.paths.containerdConfig, content: config.content, ...(config.secret ? { secret: true } : {}) };
+  return {
+    files: sortFiles(files),
+    // A hosts.toml for the same upstream would be ignored without config_path; remove ours so nobody is misled.
+    remove: input.mirrors.map((m) => hostsTomlPath(input.paths.hostsDir, hostsDirName(m.upstream))).sort(),
+    mainConfig,
+    action: mainConfig ? "restart" : "none",
+    warnings: [...warnings, ...config.warnings],
+  };
+}

@@ -1,0 +1,50 @@
+import { validateMirrors } from "../spec/validate";
+import { DEFAULT_PATHS, RegistryMirrorsError, type NodePaths } from "../spec/types";
+import { renderContainerd } from "./containerd";
+import { renderCrio } from "./crio";
+import { renderDocker } from "./docker";
+import type { NodePlan, RenderInput } from "./types";
+
+export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./types";
+export { CRIO_DROP_IN } from "./crio";
+export { OWNED_MARKER } from "./endpoint";
+
+/**
+ * Renders the complete configuration plan for one node: the files to write, the main config change and what
+ * the runtime needs afterwards. Pure and deterministic: the same input gives the same bytes. Throws
+ * {@link RegistryMirrorsError} listing every problem with the input or with what the runtime can express.
+ */
+export function renderNodeConfig(input: RenderInput): NodePlan {
+  validateMirrors(input.mirrors);
+  const paths = resolvePaths(input.paths);
+  switch (input.runtime?.kind) {
+    case "containerd":
+      return renderContainerd({
+        mirrors: input.mirrors,
+        runtime: input.runtime,
+        liveConfig: input.liveConfig,
+        paths,
+        hostsDirGiven: input.paths?.hostsDir !== undefined,
+        legacy: input.legacy ?? "refuse",
+      });
+    case "cri-o":
+      return renderCrio(input.mirrors, paths);
+    case "docker":
+      return renderDocker(input.mirrors, input.runtime, input.liveConfig, paths);
+    default:
+      throw new RegistryMirrorsError([
+        { path: "runtime.kind", message: `unknown runtime ${JSON.stringify(input.runtime?.kind)}; use "containerd", "cri-o" or "docker"` },
+      ]);
+  }
+}
+
+/** Default paths with the caller's overrides; every path must be absolute. */
+export function resolvePaths(overrides: Partial<NodePaths> | undefined): NodePaths {
+  const paths: NodePaths = { ...DEFAULT_PATHS, ...(overrides ?? {}) };
+  const problems = Object.entries(paths)
+    .filter(([, value]) => typeof value !== "string" || !/^\/[^\0\n\r'"\\$`]*$/.test(value) || value.split("/").includes(".."))
+    .map(([key, value]) => ({ path: `paths.${key}`, message: `must be an absolute path without "..", quotes or control characters (got ${JSON.stringify(value)})` }));
+  if (problems.length > 0) throw new RegistryMirrorsError(problems);
+  for (const key of Object.keys(paths) as (keyof NodePaths)[]) paths[key] = paths[key].replace(/\/+$/, "") || "/";
+  return paths;
+}
