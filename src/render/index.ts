@@ -26,6 +26,7 @@ export function renderNodeConfig(input: RenderInput): NodePlan {
         paths,
         hostsDirGiven: input.paths?.hostsDir !== undefined,
         legacy: input.legacy ?? "refuse",
+        ownedFiles: input.ownedFiles,
       });
     case "cri-o":
       return renderCrio(input.mirrors, paths);

@@ -160,10 +160,9 @@ export function hasPrefix(path: readonly string[], prefix: readonly string[]): b
 
 /** True for `{…}` objects (not arrays, dates or null). */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
-  // smol-toml builds tables without a prototype.
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  // Not a prototype check: smol-toml builds tables without a prototype, and structuredClone may return objects
+  // of another realm (jest's sandbox).
+  return typeof v === "object" && v !== null && Object.prototype.toString.call(v) === "[object Object]";
 }
 
 /** Reads a nested value by key path. */

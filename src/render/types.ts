@@ -15,6 +15,11 @@ export interface RenderInput {
   paths?: Partial<NodePaths>;
   /** What to do with containerd's deprecated mirror tables. Default `refuse`. */
   legacy?: LegacyMode;
+  /**
+   * Files this tool owns on the node (path → content), as read from the node. Lets hosts.toml files migrated
+   * from legacy config.toml entries on an earlier run stay in the plan once config.toml no longer has them.
+   */
+  ownedFiles?: Record<string, string>;
 }
 
 /** One file to write. */

@@ -120,6 +120,11 @@ export function renderHostsToml(file: HostsFile): string {
   return `${header}\n${stringify(doc).trimEnd()}\n`;
 }
 
+/** True for a hosts.toml this tool wrote from a legacy config.toml entry (see `legacyToHostsFile`). */
+export function isMigratedHostsToml(content: string): boolean {
+  return content.startsWith(`# ${OWNED_MARKER} from config.toml registry.mirrors.`) && content.split("\n", 1)[0].includes("(migrated)");
+}
+
 /** Ensures a PEM file ends with exactly one newline. */
 function pemFile(pem: string): string {
   return `${pem.trim()}\n`;

@@ -3,7 +3,7 @@ import { versionAtLeast } from "../../spec/version";
 import { hostSlug, hostsDirName, joinPath, parseEndpointUrl, sortFiles } from "../endpoint";
 import type { NodePlan, PlannedFile } from "../types";
 import { planContainerdConfig } from "./config";
-import { hostsTomlPath, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";
+import { hostsTomlPath, isMigratedHostsToml, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";
 
 /** Input of {@link renderContainerd}. */
 export interface ContainerdRenderInput {
@@ -14,6 +14,7 @@ export interface ContainerdRenderInput {
   /** True when the caller set `paths.hostsDir` explicitly. */
   hostsDirGiven: boolean;
   legacy: LegacyMode;
+  ownedFiles?: Record<string, string>;
 }
 
 /**
@@ -45,6 +46,7 @@ export function renderContainerd(input: ContainerdRenderInput): NodePlan {
     hostsFiles.push(file);
     files.push(...certs);
   });
+  files.push(...carriedMigrations(input, hostsDir, hostsFiles));
   for (const hostsFile of hostsFiles) {
     const content = renderHostsToml(hostsFile);
     // An Authorization header is a credential: the file is readable by root only.
@@ -60,6 +62,17 @@ export function renderContainerd(input: ContainerdRenderInput): NodePlan {
     action: mainConfig ? "restart" : "none",
     warnings: [...warnings, ...config.warnings],
   };
+}
+
+/**
+ * hosts.toml files migrated from config.toml on an earlier run: config.toml no longer lists those mirrors, so
+ * they stay in the plan (unchanged) for as long as no mirror of the spec takes over their upstream.
+ */
+function carriedMigrations(input: ContainerdRenderInput, hostsDir: string, planned: HostsFile[]): PlannedFile[] {
+  const taken = new Set(planned.map((f) => hostsTomlPath(hostsDir, f.dirName)));
+  return Object.entries(input.ownedFiles ?? {})
+    .filter(([path, content]) => !taken.has(path) && path.startsWith(`${hostsDir}/`) && path.endsWith("/hosts.toml") && isMigratedHostsToml(content))
+    .map(([path, content]) => ({ path, content, mode: 0o644 }));
 }
 
 /** `legacy: "write"`: mirrors in config.toml's deprecated tables; certificate files still live on disk. */
