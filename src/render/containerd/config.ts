@@ -73,7 +73,7 @@ const fail = (message: string, path = "liveConfig"): never => {
 /** Plans the config.toml change for one node. */
 export function planContainerdConfig(input: ContainerdConfigInput): ContainerdConfigPlan {
   const warnings: string[] = [];
-  const isV2Runtime = versionAtLeast(input.runtime.version, "2.0.0");
+  const isV2Runtime = versionAtLeast(input.runtime.version, "2.0.0-alpha");
   if (input.live === undefined) {
     const hostsDir = input.hostsDirOverride ?? input.defaultHostsDir;
     warnings.push(
@@ -160,7 +160,7 @@ function checkVersionMatchesRuntime(version: number, runtime: RuntimeInfo, warni
     warnings.push(`containerd version unknown: assuming config.toml version ${version} matches the installed containerd`);
     return;
   }
-  const v2 = versionAtLeast(runtime.version, "2.0.0");
+  const v2 = versionAtLeast(runtime.version, "2.0.0-alpha");
   if (version >= 3 && !v2) {
     fail(`config.toml has version = ${version}, which containerd ${runtime.version} cannot read; it needs containerd 2.x or a version = 2 file`);
   }
