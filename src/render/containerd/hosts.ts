@@ -42,7 +42,7 @@ export interface HostsFile {
  * Turns one validated mirror into its hosts.toml model plus the certificate files it references
  * (written beside hosts.toml, referenced by absolute path).
  */
-export function mirrorToHostsFile(mirror: Mirror, index: number, hostsDir: string): { file: HostsFile; certs: PlannedFile[] } {
+export function mirrorToHostsFile(mirror: Mirror, hostsDir: string): { file: HostsFile; certs: PlannedFile[] } {
   const dirName = hostsDirName(mirror.upstream);
   const dir = joinPath(hostsDir, dirName);
   const certs: PlannedFile[] = [];
@@ -86,7 +86,7 @@ export function mirrorToHostsFile(mirror: Mirror, index: number, hostsDir: strin
       ? undefined
       : { url: upstreamServerUrl(mirror.upstream), capabilities: [] }
     : hosts[0];
-  return { file: { dirName, server, hosts, origin: `mirrors[${index}] (${mirror.upstream})` }, certs };
+  return { file: { dirName, server, hosts, origin: `the mirror of ${mirror.upstream}` }, certs };
 }
 
 /** The TOML keys of one host entry, in containerd's documented order. */

@@ -41,8 +41,8 @@ export function renderContainerd(input: ContainerdRenderInput): NodePlan {
   const hostsDir = config.hostsDir ?? input.paths.hostsDir;
   const files: PlannedFile[] = [];
   const hostsFiles: HostsFile[] = [...config.migrated];
-  input.mirrors.forEach((mirror, i) => {
-    const { file, certs } = mirrorToHostsFile(mirror, i, hostsDir);
+  input.mirrors.forEach((mirror) => {
+    const { file, certs } = mirrorToHostsFile(mirror, hostsDir);
     hostsFiles.push(file);
     files.push(...certs);
   });

@@ -1,0 +1,214 @@
+/**
+ * Builds the commands that run on a node (read, apply, remove) and parses what they print. Non-secret file
+ * contents are embedded in the command as readable heredocs, so `pulumi preview --diff` shows them; secret
+ * contents (credentials, private keys, a main config that may hold credentials) travel on stdin.
+ */
+import type { NodePaths, RuntimeKind, RuntimeInfo } from "../spec/types";
+import { parseRuntimeVersion } from "../spec/version";
+import type { NodePlan } from "../render/types";
+import { APPLY_COMMIT, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
+import { runtimeControl, STATE_DIR, type RuntimeControl } from "./runtime";
+import { asRoot, heredocDelimiter, sha256, shq } from "./shell";
+
+/** Who runs the command and where. */
+export interface NodeTarget {
+  /** Node name, used in every message. */
+  node: string;
+  /** Run through `sudo -n` (for non-root users). */
+  sudo: boolean;
+  /** Where the manifest and backups live on the node. Default {@link STATE_DIR}. */
+  stateDir?: string;
+  /** Overrides of how the runtime is driven (e.g. a health check for a socket in another place). */
+  control?: Partial<RuntimeControl>;
+}
+
+/** Seconds a runtime gets to answer after a restart or reload. */
+export const DEFAULT_HEALTH_TIMEOUT = 30;
+
+function header(target: NodeTarget, vars: Record<string, string>): string {
+  const lines = [`NODE=${shq(target.node)}`, `STATE=${shq(target.stateDir ?? STATE_DIR)}`, `RUN=""`, `COMMITTED=""`];
+  for (const [k, v] of Object.entries(vars)) lines.push(`${k}=${shq(v)}`);
+  return lines.join("\n");
+}
+
+/** The command that reads a node. `kind` undefined means detect it. */
+export function readCommand(target: NodeTarget, paths: NodePaths, kind?: RuntimeKind): string {
+  const script = [
+    header(target, { WANT_KIND: kind ?? "auto", CONTAINERD_CONFIG: paths.containerdConfig, DOCKER_DAEMON_JSON: paths.dockerDaemonJson }),
+    AGENT_LIBRARY,
+    READ_MAIN,
+  ].join("\n");
+  return asRoot(script, target);
+}
+
+/** What a read found on the node. */
+export interface NodeState {
+  runtime: RuntimeInfo;
+  /** The `--version` line as printed. */
+  versionLine: string;
+  /** Main config content (`""` when absent) and its sha256 (`absent` when there is no file). */
+  mainConfig?: { path: string; sha256: string; content: string };
+  /** Lines of the on-node manifest. */
+  manifest: string[];
+  /** Owned hosts.toml files and their content. */
+  ownedFiles: Record<string, string>;
+}
+
+/** Splits agent output into single lines and base64 blocks. */
+function parseBlocks(stdout: string): { lines: string[]; blocks: Map<string, string> } {
+  const lines: string[] = [];
+  const blocks = new Map<string, string>();
+  const all = stdout.split("\n");
+  for (let i = 0; i < all.length; i++) {
+    const line = all[i];
+    if (/^RM-(CONTENT|MANIFEST|OWNED|READBACK)\b/.test(line)) {
+      const body: string[] = [];
+      for (i += 1; i < all.length && all[i] !== "RM-END"; i++) body.push(all[i]);
+      blocks.set(line, Buffer.from(body.join(""), "base64").toString("utf8"));
+    } else if (line.startsWith("RM-")) lines.push(line);
+  }
+  return { lines, blocks };
+}
+
+/** Parses the output of {@link readCommand}. */
+export function parseReadOutput(stdout: string): NodeState {
+  const { lines, blocks } = parseBlocks(stdout);
+  const value = (tag: string): string | undefined => lines.find((l) => l.startsWith(`${tag} `))?.slice(tag.length + 1);
+  const kind = value("RM-RUNTIME") as RuntimeKind | undefined;
+  if (!kind) throw new Error(`the node read printed no runtime:\n${stdout.slice(0, 2000)}`);
+  const versionLine = value("RM-VERSION") ?? "";
+  let runtime: RuntimeInfo = { kind };
+  try {
+    const parsed = parseRuntimeVersion(versionLine);
+    if (parsed.kind === kind) runtime = parsed;
+  } catch {
+    // An unreadable version line leaves the version unknown; renderers then warn.
+  }
+  const main = value("RM-MAIN");
+  let mainConfig: NodeState["mainConfig"];
+  if (main) {
+    const space = main.indexOf(" ");
+    const sha = main.slice(0, space);
+    mainConfig = { sha256: sha, path: main.slice(space + 1), content: sha === "absent" ? "" : blocks.get("RM-CONTENT") ?? "" };
+  }
+  const manifest = (blocks.get("RM-MANIFEST") ?? "").split("\n").filter((l) => l !== "");
+  const ownedFiles: Record<string, string> = {};
+  for (const [key, content] of blocks) if (key.startsWith("RM-OWNED ")) ownedFiles[key.slice("RM-OWNED ".length)] = content;
+  return { runtime, versionLine, mainConfig, manifest, ownedFiles };
+}
+
+/** Input of {@link applyCommand}. */
+export interface ApplyInput extends NodeTarget {
+  runtime: RuntimeKind;
+  paths: NodePaths;
+  plan: NodePlan;
+  /** sha256 of the main config the plan was computed from (`absent` for no file); required with `plan.mainConfig`. */
+  mainConfigSha?: string;
+  healthTimeoutSeconds?: number;
+}
+
+/** The apply command (readable) and its stdin (secret contents). */
+export interface ApplyCommand {
+  command: string;
+  stdin: string;
+}
+
+/** Builds the command that writes a plan, restarts if needed, verifies and rolls back on failure. */
+export function applyCommand(input: ApplyInput): ApplyCommand {
+  const control = { ...runtimeControl(input.runtime, input.paths), ...input.control };
+  const main = input.plan.mainConfig;
+  if (main && input.mainConfigSha === undefined) throw new Error("applyCommand: mainConfigSha is required when the plan changes the main config");
+  const stdinParts: string[] = [];
+  const secret = (content: string): string => {
+    const id = sha256(content);
+    stdinParts.push(`RM-FILE ${id}`, ...chunk(Buffer.from(content, "utf8").toString("base64")), `RM-END ${id}`);
+    return id;
+  };
+  const staging: string[] = [];
+  for (const file of input.plan.files) {
+    const p = shq(file.path);
+    const want = sha256(file.content);
+    staging.push(`new_file ${p}`);
+    if (file.secret) {
+      staging.push(`payload ${secret(file.content)} > ${shq(`${file.path}.rm-new`)} || fail stage ${shq(`cannot write ${file.path} (disk full?)`)}`);
+    } else if (file.content.endsWith("\n")) {
+      const delimiter = heredocDelimiter(file.content);
+      staging.push(`cat > ${shq(`${file.path}.rm-new`)} <<'${delimiter}' || fail stage ${shq(`cannot write ${file.path} (disk full?)`)}`);
+      staging.push(`${file.content}${delimiter}`);
+    } else {
+      staging.push(`printf '%s' ${shq(file.content)} > ${shq(`${file.path}.rm-new`)} || fail stage ${shq(`cannot write ${file.path}`)}`);
+    }
+    staging.push(`stage f ${p} ${file.mode.toString(8)} ${want}`);
+  }
+  if (main) {
+    // The main config may hold credentials (legacy auth), so it always travels on stdin.
+    staging.push(`new_file ${shq(main.path)}`);
+    staging.push(`payload ${secret(main.content)} > ${shq(`${main.path}.rm-new`)} || fail stage ${shq(`cannot write ${main.path} (disk full?)`)}`);
+    staging.push(`stage m ${shq(main.path)} keep ${sha256(main.content)}`);
+  }
+  const script = [
+    header(input, {
+      UNIT: control.unit,
+      HEALTH: control.healthCheck,
+      HEALTH_TIMEOUT: String(input.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT),
+      ACTION: input.plan.action,
+      // containerd and Docker need their action only when the main config changes; CRI-O on any change.
+      ACTION_ON: input.runtime === "cri-o" ? "any" : "main",
+      MAIN: main ? main.path : "",
+      MAIN_EXPECTED: input.mainConfigSha ?? "",
+    }),
+    AGENT_LIBRARY,
+    `RUN=$STATE/run.$$`,
+    `mkdir -p "$STATE/backup" "$RUN/prev" || fail stage "cannot create $STATE (disk full or read-only?)"`,
+    `for f in manifest removing olddirs newdirs; do : > "$RUN/$f" || fail stage "cannot write in $STATE (disk full?)"; done`,
+    `cat > "$RUN/stdin" || fail stage "cannot read the secret bundle (disk full?)"`,
+    `check_main_unchanged`,
+    ...staging,
+    `plan_removals`,
+    APPLY_COMMIT,
+  ].join("\n");
+  return { command: asRoot(script, input), stdin: stdinParts.length > 0 ? `${stdinParts.join("\n")}\n` : "" };
+}
+
+/** What an apply printed. */
+export interface ApplyReport {
+  written: string[];
+  removed: string[];
+  action: "none" | "reload" | "restart";
+  /** Content of the TOML files as read back after writing. */
+  readBack: Record<string, string>;
+  done: boolean;
+}
+
+/** Parses the output of {@link applyCommand} or {@link removeCommand}. */
+export function parseApplyOutput(stdout: string): ApplyReport {
+  const { lines, blocks } = parseBlocks(stdout);
+  const tagged = (tag: string) => lines.filter((l) => l.startsWith(`${tag} `)).map((l) => l.slice(tag.length + 1));
+  const readBack: Record<string, string> = {};
+  for (const [key, content] of blocks) if (key.startsWith("RM-READBACK ")) readBack[key.slice("RM-READBACK ".length)] = content;
+  const action = (tagged("RM-ACTION")[0] ?? "none") as ApplyReport["action"];
+  return { written: tagged("RM-WROTE"), removed: [...tagged("RM-REMOVED"), ...tagged("RM-RESTORED")], action, readBack, done: lines.some((l) => l.startsWith("RM-DONE")) };
+}
+
+/** Builds the command that returns a node to its state before this tool (owned files removed, originals back). */
+export function removeCommand(target: NodeTarget, runtime: RuntimeKind, paths: NodePaths, healthTimeoutSeconds = DEFAULT_HEALTH_TIMEOUT): string {
+  const control = { ...runtimeControl(runtime, paths), ...target.control };
+  const script = [
+    header(target, {
+      UNIT: control.unit,
+      HEALTH: control.healthCheck,
+      HEALTH_TIMEOUT: String(healthTimeoutSeconds),
+      MAIN_ACTION: runtime === "containerd" ? "restart" : "reload",
+      FILES_ACTION: runtime === "cri-o" ? "reload" : "none",
+    }),
+    AGENT_LIBRARY,
+    REMOVE_MAIN,
+  ].join("\n");
+  return asRoot(script, target);
+}
+
+function chunk(text: string, size = 76): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,165 @@
+/**
+ * The node agent, run for real with /bin/sh on this machine against files in a temporary directory (paths and
+ * state directory overridden). Restarts and sudo are exercised on lab nodes (test/integration).
+ */
+import { execFileSync, spawnSync } from "child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths } from "../../src";
+import { applyCommand, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeTarget } from "../../src/node/scripts";
+import { sha256 } from "../../src/node/shell";
+
+let root: string;
+let paths: NodePaths;
+let target: NodeTarget;
+let systemctlLog: string;
+
+const LIVE = 'version = 2\n# ops team comment\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n';
+
+function run(command: string, stdin = ""): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync("/bin/sh", ["-c", command], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: `${join(root, "bin")}:${process.env.PATH}` }, timeout: 60_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function apply(mirrors: Mirror[], opts: { healthy?: boolean } = {}) {
+  const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
+  const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
+  const cmd = applyCommand({
+    ...target,
+    control: { healthCheck: opts.healthy === false ? "false" : "true" },
+    healthTimeoutSeconds: 2,
+    runtime: "containerd",
+    paths,
+    plan,
+    mainConfigSha: read.mainConfig!.sha256,
+  });
+  const result = run(cmd.command, cmd.stdin);
+  return { plan, result, report: parseApplyOutput(result.stdout), cmd };
+}
+
+const MIRROR: Mirror = { upstream: "docker.io", endpoints: [{ url: "http://127.0.0.1:5000", auth: { username: "u", password: "p4ss" } }] };
+const GCR: Mirror = { upstream: "gcr.io", endpoints: [{ url: "https://gcr-mirror.internal" }] };
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "rm-agent-"));
+  paths = resolvePaths({ hostsDir: join(root, "etc/containerd/certs.d"), containerdConfig: join(root, "etc/containerd/config.toml") });
+  target = { node: "node-a", sudo: false, stateDir: join(root, "state") };
+  mkdirSync(join(root, "etc/containerd"), { recursive: true });
+  writeFileSync(paths.containerdConfig, LIVE, { mode: 0o640 });
+  // A systemctl stand-in that records every call.
+  mkdirSync(join(root, "bin"));
+  systemctlLog = join(root, "systemctl.log");
+  writeFileSync(join(root, "bin/systemctl"), `#!/bin/sh\necho "$*" >> ${systemctlLog}\n`);
+  chmodSync(join(root, "bin/systemctl"), 0o755);
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const restarts = () => (existsSync(systemctlLog) ? readFileSync(systemctlLog, "utf8").split("\n").filter((l) => l.startsWith("restart")).length : 0);
+
+it("reads the runtime's main config and its hash", () => {
+  const state = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
+  expect(state.runtime.kind).toBe("containerd");
+  expect(state.mainConfig).toEqual({ path: paths.containerdConfig, sha256: sha256(LIVE), content: LIVE });
+  expect(state.manifest).toEqual([]);
+});
+
+it("first apply writes files with their modes, edits config.toml keeping its mode, restarts once, and reads back", () => {
+  const { result, report, plan } = apply([MIRROR]);
+  expect(result.stderr).toBe("");
+  expect(result.status).toBe(0);
+  const hostsToml = join(paths.hostsDir, "docker.io/hosts.toml");
+  expect(readFileSync(hostsToml, "utf8")).toBe(plan.files[0].content);
+  expect(statSync(hostsToml).mode & 0o777).toBe(0o600);
+  expect(statSync(paths.containerdConfig).mode & 0o777).toBe(0o640);
+  expect(readFileSync(paths.containerdConfig, "utf8")).toBe(plan.mainConfig!.content);
+  expect(report).toMatchObject({ action: "restart", done: true, written: [hostsToml, paths.containerdConfig] });
+  expect(Object.keys(report.readBack).sort()).toEqual([hostsToml, paths.containerdConfig].sort());
+  expect(restarts()).toBe(1);
+  expect(readdir(root).filter((f) => f.includes(".rm-new"))).toEqual([]);
+});
+
+it("keeps secrets out of the command text: they travel on stdin", () => {
+  const { cmd } = apply([MIRROR]);
+  const authHeader = Buffer.from("u:p4ss").toString("base64");
+  expect(cmd.command).not.toContain(authHeader);
+  expect(cmd.command).not.toContain("p4ss");
+  expect(cmd.stdin).not.toContain(authHeader); // base64 of the file, not the header itself
+  expect(cmd.stdin.length).toBeGreaterThan(0);
+});
+
+it("a second identical apply writes nothing and does not restart", () => {
+  apply([MIRROR]);
+  const { report, plan } = apply([MIRROR]);
+  expect(plan.mainConfig).toBeUndefined();
+  expect(report.written).toEqual([]);
+  expect(restarts()).toBe(1);
+});
+
+it("a mirrors-only change rewrites hosts.toml without a restart; a dropped mirror's file goes", () => {
+  apply([MIRROR, GCR]);
+  const { report } = apply([GCR]);
+  expect(report.written).toEqual([]);
+  expect(report.removed).toEqual([join(paths.hostsDir, "docker.io/hosts.toml")]);
+  expect(existsSync(join(paths.hostsDir, "docker.io"))).toBe(true); // directory entry stays until removal
+  const changed = apply([{ ...GCR, endpoints: [{ url: "https://other.internal" }] }]);
+  expect(changed.report.written).toEqual([join(paths.hostsDir, "gcr.io/hosts.toml")]);
+  expect(restarts()).toBe(1);
+});
+
+it("removal restores config.toml byte for byte, restores a hosts.toml that existed before, and removes created dirs", () => {
+  const foreign = join(paths.hostsDir, "docker.io/hosts.toml");
+  mkdirSync(join(paths.hostsDir, "docker.io"), { recursive: true });
+  writeFileSync(foreign, 'server = "https://hand-written"\n', { mode: 0o644 });
+  apply([MIRROR, GCR]);
+  expect(readFileSync(foreign, "utf8")).not.toContain("hand-written");
+  const r = run(removeCommand(target, "containerd", paths));
+  expect(r.stderr).toBe("");
+  expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
+  expect(readFileSync(foreign, "utf8")).toBe('server = "https://hand-written"\n');
+  expect(existsSync(join(paths.hostsDir, "gcr.io"))).toBe(false);
+  expect(existsSync(target.stateDir!)).toBe(false);
+  expect(restarts()).toBe(2);
+});
+
+it("removal leaves a config.toml someone else changed since, and says so", () => {
+  apply([MIRROR]);
+  writeFileSync(paths.containerdConfig, `${readFileSync(paths.containerdConfig, "utf8")}# changed by a person\n`);
+  const r = run(removeCommand(target, "containerd", paths));
+  expect(r.stdout).toContain("RM-WARNING");
+  expect(readFileSync(paths.containerdConfig, "utf8")).toContain("# changed by a person");
+});
+
+it("compare-and-swap: a config.toml changed between read and write stops the run before anything is written", () => {
+  const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
+  const plan = renderNodeConfig({ mirrors: [MIRROR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
+  writeFileSync(paths.containerdConfig, `${LIVE}# edited behind our back\n`);
+  const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan, mainConfigSha: read.mainConfig!.sha256 });
+  const r = run(cmd.command, cmd.stdin);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toMatch(/node node-a: step cas: .*config.toml changed since it was read/);
+  expect(existsSync(paths.hostsDir)).toBe(false);
+  expect(readFileSync(paths.containerdConfig, "utf8")).toBe(`${LIVE}# edited behind our back\n`);
+});
+
+it("a runtime that does not come back: previous files restored, runtime restarted again, clear error", () => {
+  const { result } = apply([MIRROR], { healthy: false });
+  expect(result.status).not.toBe(0);
+  expect(result.stderr).toMatch(/node node-a: step restart: containerd did not answer within 2 s after restart.*previous files were restored/s);
+  expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
+  expect(existsSync(join(paths.hostsDir, "docker.io/hosts.toml"))).toBe(false);
+  expect(restarts()).toBe(2);
+  // The next (healthy) run converges from the restored state.
+  expect(apply([MIRROR]).report.action).toBe("restart");
+});
+
+it("values that reach the shell cannot inject commands", () => {
+  const evil: NodeTarget = { ...target, node: "n'; touch /tmp/rm-injected-$$; echo '" };
+  const r = run(readCommand(evil, paths, "containerd"));
+  expect(r.status).toBe(0);
+  expect(execFileSync("sh", ["-c", "ls /tmp | grep -c rm-injected || true"], { encoding: "utf8" }).trim()).toBe("0");
+});
+
+function readdir(dir: string): string[] {
+  return execFileSync("find", [dir], { encoding: "utf8" }).split("\n");
+}
