@@ -24,6 +24,8 @@ import { makeCa, makeServerCert } from "./pki";
 import {
   FatalWaitError,
   freePort,
+  startTimeOf,
+  labProcesses,
   isAlive,
   labEnv,
   LAB_MARKER,
@@ -177,7 +179,7 @@ function freeUid(): number {
  * up; rejects (after cleaning up everything it started) otherwise, within `timeoutMs`.
  */
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
-  const t0 = Date.now();
+  let t0 = Date.now();
   const log = options.log ?? (() => undefined);
   const step = (s: string) => log(`[lab +${((Date.now() - t0) / 1000).toFixed(2)}s] ${s}`);
   const timeoutMs = options.timeoutMs ?? 120_000;
@@ -198,13 +200,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   }
   const crictl = path.join(tools, "crictl");
   if (!fs.existsSync(crictl)) log(`[lab] warning: ${crictl} is missing: lab.criPull() will fail (build it with scripts/tools.sh)`);
-  if (!(await portBindable(443))) {
-    const who = await run("ss", ["-Hltnp", "sport = :443"], { timeoutMs: 5000 }).catch(() => undefined);
-    throw new Error(
-      `lab: 127.0.0.1:443 is taken (another lab still running?), the upstream front needs it.` +
-        (who?.stdout.trim() ? ` Listener: ${who.stdout.trim()}` : ""),
-    );
-  }
+  await waitForPort443(options.waitForOtherLabMs ?? 300_000, log);
+  t0 = Date.now(); // start-up time does not count the wait for another lab
 
   // --- the lab dir
   let dir: string;
@@ -216,7 +213,11 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "regmirror-lab-")));
   }
   fs.chmodSync(dir, 0o755); // the unprivileged lab user must reach its home and the node files
-  if (options.stopOnExit !== false) registerForExit(dir);
+  if (options.stopOnExit !== false) {
+    registerForExit(dir);
+    // the owner: if it dies without its exit handler (SIGKILL), the next lab cleans this one up
+    fs.writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, start: startTimeOf(process.pid) }) + "\n");
+  }
   step(`dir ${dir}`);
 
   try {
@@ -231,6 +232,70 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     const report = stopLabDirSync(dir, { keepDir: !!process.env.REGMIRROR_LAB_KEEP });
     const msg = e instanceof Error ? e.message : String(e);
     throw new Error(`${msg}\n(lab cleaned up: ${report.signalled} processes stopped, dir ${report.removed ? "removed" : "kept: " + dir})`);
+  }
+}
+
+/** `DIR/owner.json`: the process whose exit stops the lab (absent for labs started by the CLI). */
+export const OWNER_FILE = "owner.json";
+
+/** True if the lab in `dir` has an owner process that is gone (killed without running its exit handler). */
+export function isOrphanLab(dir: string): boolean {
+  try {
+    const o = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), "utf8")) as { pid: number; start?: number };
+    return !isAlive(o.pid) || (o.start !== undefined && startTimeOf(o.pid) !== o.start);
+  } catch {
+    return false;
+  }
+}
+
+/** Lab dirs in os.tmpdir() (`regmirror-lab-*`). */
+export function tmpLabDirs(): string[] {
+  const tmp = os.tmpdir();
+  try {
+    return fs.readdirSync(tmp).filter((n) => n.startsWith("regmirror-lab-")).map((n) => path.join(tmp, n));
+  } catch {
+    return [];
+  }
+}
+
+/** Other labs (in os.tmpdir()) that still have live processes. */
+export function otherLiveLabs(exceptDir?: string): string[] {
+  return tmpLabDirs().filter((d) => d !== exceptDir && labProcesses(d).length > 0);
+}
+
+/**
+ * The upstream front needs 127.0.0.1:443, so only one lab runs at a time on a machine. If another lab holds it (or
+ * is alive, e.g. between upstreamDown() and upstreamUp()), wait for it to stop, at most `waitMs`; if anything else
+ * holds the port, fail at once.
+ */
+async function waitForPort443(waitMs: number, log: (s: string) => void): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let said = false;
+  for (;;) {
+    for (const o of tmpLabDirs()) {
+      if (isOrphanLab(o)) {
+        log(`[lab] stopping orphaned lab ${o} (the process that started it is gone)`);
+        stopLabDirSync(o);
+      }
+    }
+    const others = otherLiveLabs();
+    const free = await portBindable(443);
+    if (free && others.length === 0) return;
+    if (!free && others.length === 0) {
+      const who = await run("ss", ["-Hltnp", "sport = :443"], { timeoutMs: 5000 }).catch(() => undefined);
+      throw new Error(
+        `lab: 127.0.0.1:443 is taken by something that is not a lab; the upstream front needs it.` +
+          (who?.stdout.trim() ? ` Listener: ${who.stdout.trim()}` : ""),
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`lab: another lab (${others.join(", ")}) still runs after ${waitMs} ms; only one lab can hold 127.0.0.1:443. Stop it with: npx ts-node test/lab/cli.ts stop --dir DIR`);
+    }
+    if (!said) {
+      log(`[lab] waiting (at most ${waitMs / 1000} s) for another lab to stop: ${others.join(", ")}`);
+      said = true;
+    }
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 

@@ -249,6 +249,16 @@ export function hasMarker(pid: number, dir: string): boolean {
   }
 }
 
+/** Start time of a process (clock ticks since boot, /proc/PID/stat field 22), to tell a pid from a reused one. */
+export function startTimeOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return parseInt(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19], 10);
+  } catch {
+    return undefined;
+  }
+}
+
 function pgidOf(pid: number): number | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");

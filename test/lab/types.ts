@@ -58,7 +58,12 @@ export interface LabOptions {
    * false so the lab outlives the CLI.
    */
   stopOnExit?: boolean;
-  /** Overall start-up time limit (default 120 s). */
+  /**
+   * Only one lab can run on a machine (the upstream front needs 127.0.0.1:443). If another lab (in os.tmpdir()) is
+   * alive, wait at most this long for it to stop (default 300 s); a non-lab process on 443 fails at once.
+   */
+  waitForOtherLabMs?: number;
+  /** Overall start-up time limit (default 120 s), not counting the wait for another lab. */
   timeoutMs?: number;
 }
 
