@@ -136,6 +136,34 @@ if [ -f "$STATE/manifest" ]; then
 fi
 `;
 
+/** Start of an apply: the run directory, the stdin bundle and the values read from it. */
+export const APPLY_STAGE = String.raw`
+RUN=$STATE/run.$$
+mkdir -p "$STATE/backup" "$RUN/prev" || fail stage "cannot create $STATE (disk full or read-only?)"
+for f in manifest removing olddirs newdirs; do : > "$RUN/$f" || fail stage "cannot write in $STATE (disk full?)"; done
+cat > "$RUN/stdin" || fail stage "cannot read the bundle on stdin (disk full?)"
+meta() { awk -v k="$1" '$1=="RM-META" && $2==k {print $3; exit}' "$RUN/stdin"; }
+ACTION=$(meta action); [ -n "$ACTION" ] || ACTION=none
+MAIN=$(meta main); MAIN_EXPECTED=$(meta expected)
+check_main_unchanged
+`;
+
+/** Files that only the stdin bundle knows: the main config and files derived from what was read. */
+export const APPLY_STAGE_DYNAMIC = String.raw`
+awk '$1=="RM-XFILE" {print $2, $3, $4}' "$RUN/stdin" > "$RUN/xfiles"
+while read -r p mode want; do
+  new_file "$p"
+  payload "$want" > "$p.rm-new" || fail stage "cannot write $p (disk full?)"
+  stage f "$p" "$mode" "$want"
+done < "$RUN/xfiles"
+if [ -n "$MAIN" ]; then
+  new_file "$MAIN"
+  payload "$(meta mainsha)" > "$MAIN.rm-new" || fail stage "cannot write $MAIN (disk full?)"
+  stage m "$MAIN" keep "$(meta mainsha)"
+fi
+plan_removals
+`;
+
 /** Writes a plan (files were staged by the generated part), restarts if needed, rolls back on failure. */
 export const APPLY_COMMIT = String.raw`
 check_main_unchanged

@@ -5,8 +5,8 @@
  */
 import type { NodePaths, RuntimeKind, RuntimeInfo } from "../spec/types";
 import { parseRuntimeVersion } from "../spec/version";
-import type { NodePlan } from "../render/types";
-import { APPLY_COMMIT, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
+import type { NodePlan, PlannedFile } from "../render/types";
+import { APPLY_COMMIT, APPLY_STAGE, APPLY_STAGE_DYNAMIC, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
 import { runtimeControl, STATE_DIR, type RuntimeControl } from "./runtime";
 import { asRoot, heredocDelimiter, sha256, shq } from "./shell";
 
@@ -113,61 +113,74 @@ export interface ApplyCommand {
   stdin: string;
 }
 
-/** Builds the command that writes a plan, restarts if needed, verifies and rolls back on failure. */
+/** Builds the command and stdin that write a plan, restart if needed, verify, and roll back on failure. */
 export function applyCommand(input: ApplyInput): ApplyCommand {
-  const control = { ...runtimeControl(input.runtime, input.paths), ...input.control };
-  const main = input.plan.mainConfig;
-  if (main && input.mainConfigSha === undefined) throw new Error("applyCommand: mainConfigSha is required when the plan changes the main config");
-  const stdinParts: string[] = [];
-  const secret = (content: string): string => {
-    const id = sha256(content);
-    stdinParts.push(`RM-FILE ${id}`, ...chunk(Buffer.from(content, "utf8").toString("base64")), `RM-END ${id}`);
-    return id;
-  };
+  return { command: applyScript(input, input.plan.files), stdin: applyStdin(input.plan, input.mainConfigSha, input.plan.files) };
+}
+
+/**
+ * The apply script for files known in advance (rendered from the spec alone, so a preview can show them).
+ * Everything that depends on what was read from the node (the main config, its expected hash, the action,
+ * files migrated from it) comes from {@link applyStdin}.
+ */
+export function applyScript(target: NodeTarget & { runtime: RuntimeKind; paths: NodePaths; healthTimeoutSeconds?: number }, files: PlannedFile[]): string {
+  const control = { ...runtimeControl(target.runtime, target.paths), ...target.control };
   const staging: string[] = [];
-  for (const file of input.plan.files) {
+  for (const file of files) {
     const p = shq(file.path);
     const want = sha256(file.content);
+    const temp = shq(`${file.path}.rm-new`);
+    const cannot = shq(`cannot write ${file.path} (disk full?)`);
     staging.push(`new_file ${p}`);
     if (file.secret) {
-      staging.push(`payload ${secret(file.content)} > ${shq(`${file.path}.rm-new`)} || fail stage ${shq(`cannot write ${file.path} (disk full?)`)}`);
+      staging.push(`payload ${want} > ${temp} || fail stage ${cannot}`);
     } else if (file.content.endsWith("\n")) {
       const delimiter = heredocDelimiter(file.content);
-      staging.push(`cat > ${shq(`${file.path}.rm-new`)} <<'${delimiter}' || fail stage ${shq(`cannot write ${file.path} (disk full?)`)}`);
-      staging.push(`${file.content}${delimiter}`);
+      staging.push(`cat > ${temp} <<'${delimiter}' || fail stage ${cannot}`, `${file.content}${delimiter}`);
     } else {
-      staging.push(`printf '%s' ${shq(file.content)} > ${shq(`${file.path}.rm-new`)} || fail stage ${shq(`cannot write ${file.path}`)}`);
+      staging.push(`printf '%s' ${shq(file.content)} > ${temp} || fail stage ${cannot}`);
     }
     staging.push(`stage f ${p} ${file.mode.toString(8)} ${want}`);
   }
-  if (main) {
-    // The main config may hold credentials (legacy auth), so it always travels on stdin.
-    staging.push(`new_file ${shq(main.path)}`);
-    staging.push(`payload ${secret(main.content)} > ${shq(`${main.path}.rm-new`)} || fail stage ${shq(`cannot write ${main.path} (disk full?)`)}`);
-    staging.push(`stage m ${shq(main.path)} keep ${sha256(main.content)}`);
-  }
   const script = [
-    header(input, {
+    header(target, {
       UNIT: control.unit,
       HEALTH: control.healthCheck,
-      HEALTH_TIMEOUT: String(input.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT),
-      ACTION: input.plan.action,
+      HEALTH_TIMEOUT: String(target.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT),
       // containerd and Docker need their action only when the main config changes; CRI-O on any change.
-      ACTION_ON: input.runtime === "cri-o" ? "any" : "main",
-      MAIN: main ? main.path : "",
-      MAIN_EXPECTED: input.mainConfigSha ?? "",
+      ACTION_ON: target.runtime === "cri-o" ? "any" : "main",
     }),
     AGENT_LIBRARY,
-    `RUN=$STATE/run.$$`,
-    `mkdir -p "$STATE/backup" "$RUN/prev" || fail stage "cannot create $STATE (disk full or read-only?)"`,
-    `for f in manifest removing olddirs newdirs; do : > "$RUN/$f" || fail stage "cannot write in $STATE (disk full?)"; done`,
-    `cat > "$RUN/stdin" || fail stage "cannot read the secret bundle (disk full?)"`,
-    `check_main_unchanged`,
+    APPLY_STAGE,
     ...staging,
-    `plan_removals`,
+    APPLY_STAGE_DYNAMIC,
     APPLY_COMMIT,
   ].join("\n");
-  return { command: asRoot(script, input), stdin: stdinParts.length > 0 ? `${stdinParts.join("\n")}\n` : "" };
+  return asRoot(script, target);
+}
+
+/**
+ * The stdin of an apply: secret file contents, the plan's main config with the hash it must replace, the
+ * action, and files not in `staticFiles` (e.g. hosts.toml migrated from legacy config.toml entries).
+ */
+export function applyStdin(plan: NodePlan, mainConfigSha: string | undefined, staticFiles: PlannedFile[]): string {
+  const main = plan.mainConfig;
+  if (main && mainConfigSha === undefined) throw new Error("applyStdin: mainConfigSha is required when the plan changes the main config");
+  const known = new Set(staticFiles.map((f) => f.path));
+  const lines: string[] = [`RM-META action ${plan.action}`];
+  const payloads = new Map<string, string>();
+  const payload = (content: string): string => {
+    const id = sha256(content);
+    payloads.set(id, content);
+    return id;
+  };
+  for (const file of staticFiles) if (file.secret) payload(file.content);
+  if (main) lines.push(`RM-META main ${main.path}`, `RM-META expected ${mainConfigSha}`, `RM-META mainsha ${payload(main.content)}`);
+  for (const file of plan.files) {
+    if (!known.has(file.path)) lines.push(`RM-XFILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
+  }
+  for (const [id, content] of payloads) lines.push(`RM-FILE ${id}`, ...chunk(Buffer.from(content, "utf8").toString("base64")), `RM-END ${id}`);
+  return `${lines.join("\n")}\n`;
 }
 
 /** What an apply printed. */

@@ -56,7 +56,7 @@ describe.each(Object.entries(SCENARIOS))("%s", (name, input) => {
 
   it("keeps secrets in files readable by root only", () => {
     for (const f of plan.files) {
-      const holdsSecret = /Authorization|PRIVATE KEY|"auth"/.test(f.content);
+      const holdsSecret = /header\]|PRIVATE KEY|"auth"/.test(f.content);
       expect({ path: f.path, secret: !!f.secret, mode: f.mode }).toEqual({ path: f.path, secret: holdsSecret, mode: holdsSecret ? 0o600 : f.mode });
       if (holdsSecret) expect(f.mode).toBe(0o600);
     }

@@ -49,8 +49,9 @@ export function renderContainerd(input: ContainerdRenderInput): NodePlan {
   files.push(...carriedMigrations(input, hostsDir, hostsFiles));
   for (const hostsFile of hostsFiles) {
     const content = renderHostsToml(hostsFile);
-    // An Authorization header is a credential: the file is readable by root only.
-    const secret = [hostsFile.server, ...hostsFile.hosts].some((h) => h?.headers?.Authorization !== undefined);
+    // Headers often carry tokens (Authorization from auth, or the user's own): such a file is readable by root
+    // only and treated as secret everywhere (state, previews, logs).
+    const secret = [hostsFile.server, ...hostsFile.hosts].some((h) => h?.headers !== undefined);
     files.push({ path: hostsTomlPath(hostsDir, hostsFile.dirName), content, mode: secret ? 0o600 : 0o644, ...(secret ? { secret } : {}) });
   }
 
