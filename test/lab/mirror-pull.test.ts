@@ -6,6 +6,7 @@
  * - the same pull without config_path fails while the upstream is down (control);
  * - CRI-O-style node: a registries.conf.d drop-in makes skopeo and podman fetch from the mirror.
  */
+import * as http from "http";
 import { Lab, NodeDescription, startLab } from "./index";
 
 jest.setTimeout(300_000);
@@ -153,4 +154,82 @@ test("CRI-O-style node: a registries.conf.d drop-in makes skopeo and podman use 
   // the machine's own registries.conf.d is untouched
   const fs = await import("fs");
   expect(fs.existsSync("/etc/containers/registries.conf.d/50-lab-mirror.conf")).toBe(false);
+});
+
+test("namespaced mirror: override_path = true on /v2/test-namespace serves containerd 1.6 (certs.d is re-read without restart)", async () => {
+  const n = lab.node("c16");
+  const ns = lab.registry("ns-mirror");
+  const toml = [
+    `server = "${ns.url}"`,
+    `override_path = true`,
+    ``,
+    `[host."${ns.url}"]`,
+    `  capabilities = ["pull", "resolve"]`,
+    `  override_path = true`,
+    ``,
+  ].join("\n");
+  await lab.execOk(n, "tee /etc/containerd/certs.d/docker.io/hosts.toml >/dev/null", { input: toml });
+  const img = await lab.pushImage("library/lab-ns-proof");
+  await lab.upstreamDown();
+  try {
+    expect((await lab.criPull(n, img.ref)).repoDigest).toBe(`docker.io/${img.repo}@${img.digest}`);
+  } finally {
+    await lab.upstreamUp();
+  }
+  const reqs = lab.requestsFor("ns-mirror", img.repo);
+  expect(reqs.length).toBeGreaterThanOrEqual(3);
+  expect(reqs.every((r) => r.path.startsWith(`${ns.pathPrefix}/${img.repo}/`) && r.params.ns === "docker.io" && r.status === 200)).toBe(true);
+  // outside the namespace the front answers 404
+  const status = await new Promise<number>((resolve, reject) => {
+    http.get(`http://127.0.0.1:${ns.port}/v2/${img.repo}/manifests/${img.tag}`, { timeout: 10_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on("error", reject);
+  });
+  expect(status).toBe(404);
+});
+
+test("auth mirror: private CA + basic auth; containerd 2.x pulls with ca in hosts.toml and CRI credentials", async () => {
+  const n = lab.node("c2");
+  const am = lab.registry("auth-mirror");
+  await lab.execOk(n, "tee /etc/containerd/certs.d/docker.io/auth-mirror-ca.crt >/dev/null", { input: am.caPem! });
+  const toml = [
+    `server = "${am.url}"`,
+    `ca = "/etc/containerd/certs.d/docker.io/auth-mirror-ca.crt"`,
+    ``,
+    `[host."${am.url}"]`,
+    `  capabilities = ["pull", "resolve"]`,
+    `  ca = "/etc/containerd/certs.d/docker.io/auth-mirror-ca.crt"`,
+    ``,
+  ].join("\n");
+  await lab.execOk(n, "tee /etc/containerd/certs.d/docker.io/hosts.toml >/dev/null", { input: toml });
+  const img = await lab.pushImage("library/lab-auth-proof");
+  await lab.upstreamDown();
+  try {
+    // without credentials the mirror refuses (401) and there is no fallback
+    await expect(lab.criPull(n, img.ref, { timeoutMs: 60_000 })).rejects.toThrow(/crictl pull/);
+    const pulled = await lab.criPull(n, img.ref, { creds: `${am.username}:${am.password}` });
+    expect(pulled.repoDigest).toBe(`docker.io/${img.repo}@${img.digest}`);
+  } finally {
+    await lab.upstreamUp();
+  }
+  const reqs = lab.requestsFor("auth-mirror", img.repo);
+  expect(reqs.some((r) => r.status === 401)).toBe(true);
+  expect(reqs.some((r) => r.status === 200 && r.remoteUser === am.username && r.params.ns === "docker.io")).toBe(true);
+  expect(lab.requestsFor("upstream", img.repo)).toEqual([]);
+});
+
+test("auth mirror: the private CA is not trusted by nodes by default (TLS error without it)", async () => {
+  const n = lab.node("crio");
+  const am = lab.registry("auth-mirror");
+  const r = await lab.nsExec(n, ["skopeo", "inspect", "--no-tags", "--creds", `${am.username}:${am.password}`, `docker://${am.host}/library/hello:1.0`]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/x509|certificate/);
+  // with the CA in /etc/containers/certs.d/<host>/ it works
+  lab.writeNodeFile(n, `/etc/containers/certs.d/${am.host}/ca.crt`, am.caPem!);
+  const ok = await lab.skopeoInspect(n, `${am.host}/library/hello:1.0`, { creds: `${am.username}:${am.password}` });
+  expect(ok.Digest).toBe(lab.describe().images[0].digest);
+  const bad = await lab.nsExec(n, ["skopeo", "inspect", "--no-tags", "--creds", `${am.username}:wrong`, `docker://${am.host}/library/hello:1.0`]);
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toMatch(/401|unauthorized|authentication required/i);
 });
