@@ -170,6 +170,30 @@ test("systemctl stand-in really restarts containerd, logs every call, can be mad
   expect(lab.systemctlCalls(crio).some((c) => c.verb === "reload" && c.unit === "crio")).toBe(true);
 });
 
+test("a restart reports real failures: legacy mirrors + config_path leaves CRI unloaded; invalid TOML does not start", async () => {
+  const n = lab.findNode((x) => x.config === "legacy-mirrors", "legacy-mirrors node");
+  const original = lab.readNodeFile(n, "/etc/containerd/config.toml");
+  expect(await lab.criLoaded(n)).toBe(true);
+  const both = original.replace(
+    /(\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\]\n)/,
+    '$1      config_path = "/etc/containerd/certs.d"\n',
+  );
+  expect(both).toContain("config_path");
+  lab.writeNodeFile(n, "/etc/containerd/config.toml", both);
+  await lab.execOk(n, "systemctl restart containerd"); // the daemon starts…
+  expect(await lab.criLoaded(n)).toBe(false); // …but the CRI plugin does not load
+  expect(lab.journal(n, 200)).toMatch(/mirrors.*cannot be set when .*config_path/);
+
+  lab.writeNodeFile(n, "/etc/containerd/config.toml", original + "\nthis is = not [valid toml\n");
+  const r = await lab.exec(n, "systemctl restart containerd");
+  expect(r.code).toBe(1);
+  expect((await lab.exec(n, "systemctl is-active containerd")).stdout.trim()).toBe("failed");
+
+  lab.writeNodeFile(n, "/etc/containerd/config.toml", original);
+  await lab.execOk(n, "systemctl restart containerd");
+  expect(await lab.criLoaded(n)).toBe(true);
+});
+
 test("SSH sessions are counted from the sshd log", async () => {
   const n = lab.nodes[0];
   const before = lab.sshSessionCount(n);

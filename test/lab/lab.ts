@@ -258,9 +258,21 @@ export function tmpLabDirs(): string[] {
   }
 }
 
-/** Other labs (in os.tmpdir()) that still have live processes. */
+/**
+ * Other labs that still have live processes: lab dirs in os.tmpdir(), plus any lab elsewhere (e.g. started by the
+ * CLI with --dir) whose upstream front (`nginx -p DIR/nginx/upstream`) is running.
+ */
 export function otherLiveLabs(exceptDir?: string): string[] {
-  return tmpLabDirs().filter((d) => d !== exceptDir && labProcesses(d).length > 0);
+  const dirs = new Set(tmpLabDirs());
+  for (const pid of fs.readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      const m = /nginx -p (\S+)\/nginx\/upstream /.exec(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
+      if (m) dirs.add(m[1]);
+    } catch {
+      /* gone */
+    }
+  }
+  return [...dirs].filter((d) => d !== exceptDir && labProcesses(d).length > 0);
 }
 
 /**
