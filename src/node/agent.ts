@@ -130,7 +130,8 @@ if [ -n "$main" ]; then
 fi
 if [ -f "$STATE/manifest" ]; then
   b64_block RM-MANIFEST "$STATE/manifest"
-  awk '$1=="f" {print $2}' "$STATE/manifest" | while read -r p; do
+  awk '$1=="f" || $1=="m" {print $2}' "$STATE/manifest" | while read -r p; do
+    say "RM-SHA $(sha "$p") $p"
     case $p in */hosts.toml) [ -f "$p" ] && b64_block "RM-OWNED $p" "$p" ;; esac
   done
 fi

@@ -14,8 +14,8 @@ import { asRoot, heredocDelimiter, sha256, shq } from "./shell";
 export interface NodeTarget {
   /** Node name, used in every message. */
   node: string;
-  /** Run through `sudo -n` (for non-root users). */
-  sudo: boolean;
+  /** Run through `sudo -n`; default: only when the SSH user is not root. */
+  sudo?: boolean;
   /** Where the manifest and backups live on the node. Default {@link STATE_DIR}. */
   stateDir?: string;
   /** Overrides of how the runtime is driven (e.g. a health check for a socket in another place). */
@@ -52,6 +52,8 @@ export interface NodeState {
   manifest: string[];
   /** Owned hosts.toml files and their content. */
   ownedFiles: Record<string, string>;
+  /** Owned files: what this tool wrote (sha256) and what is on disk now (`absent` if gone). */
+  owned: { kind: "f" | "m"; path: string; written: string; current: string }[];
 }
 
 /** Splits agent output into single lines and base64 blocks. */
@@ -94,7 +96,15 @@ export function parseReadOutput(stdout: string): NodeState {
   const manifest = (blocks.get("RM-MANIFEST") ?? "").split("\n").filter((l) => l !== "");
   const ownedFiles: Record<string, string> = {};
   for (const [key, content] of blocks) if (key.startsWith("RM-OWNED ")) ownedFiles[key.slice("RM-OWNED ".length)] = content;
-  return { runtime, versionLine, mainConfig, manifest, ownedFiles };
+  const current = new Map(lines.filter((l) => l.startsWith("RM-SHA ")).map((l) => {
+    const [, sha, ...path] = l.split(" ");
+    return [path.join(" "), sha] as const;
+  }));
+  const owned = manifest
+    .map((l) => l.split(" "))
+    .filter(([kind]) => kind === "f" || kind === "m")
+    .map(([kind, path, , written]) => ({ kind: kind as "f" | "m", path, written, current: current.get(path) ?? "absent" }));
+  return { runtime, versionLine, mainConfig, manifest, ownedFiles, owned };
 }
 
 /** Input of {@link applyCommand}. */
@@ -131,10 +141,13 @@ export function applyScript(target: NodeTarget & { runtime: RuntimeKind; paths: 
     const want = sha256(file.content);
     const temp = shq(`${file.path}.rm-new`);
     const cannot = shq(`cannot write ${file.path} (disk full?)`);
-    staging.push(`new_file ${p}`);
     if (file.secret) {
-      staging.push(`payload ${want} > ${temp} || fail stage ${cannot}`);
-    } else if (file.content.endsWith("\n")) {
+      // Content and hash travel on stdin only: even a hash of a credential file must not be in the command.
+      staging.push(`# ${file.path} (mode ${file.mode.toString(8)}): secret, written from stdin`);
+      continue;
+    }
+    staging.push(`new_file ${p}`);
+    if (file.content.endsWith("\n")) {
       const delimiter = heredocDelimiter(file.content);
       staging.push(`cat > ${temp} <<'${delimiter}' || fail stage ${cannot}`, `${file.content}${delimiter}`);
     } else {
@@ -166,7 +179,7 @@ export function applyScript(target: NodeTarget & { runtime: RuntimeKind; paths: 
 export function applyStdin(plan: NodePlan, mainConfigSha: string | undefined, staticFiles: PlannedFile[]): string {
   const main = plan.mainConfig;
   if (main && mainConfigSha === undefined) throw new Error("applyStdin: mainConfigSha is required when the plan changes the main config");
-  const known = new Set(staticFiles.map((f) => f.path));
+  const inCommand = new Set(staticFiles.filter((f) => !f.secret).map((f) => f.path));
   const lines: string[] = [`RM-META action ${plan.action}`];
   const payloads = new Map<string, string>();
   const payload = (content: string): string => {
@@ -174,10 +187,9 @@ export function applyStdin(plan: NodePlan, mainConfigSha: string | undefined, st
     payloads.set(id, content);
     return id;
   };
-  for (const file of staticFiles) if (file.secret) payload(file.content);
   if (main) lines.push(`RM-META main ${main.path}`, `RM-META expected ${mainConfigSha}`, `RM-META mainsha ${payload(main.content)}`);
   for (const file of plan.files) {
-    if (!known.has(file.path)) lines.push(`RM-XFILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
+    if (!inCommand.has(file.path)) lines.push(`RM-XFILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
   }
   for (const [id, content] of payloads) lines.push(`RM-FILE ${id}`, ...chunk(Buffer.from(content, "utf8").toString("base64")), `RM-END ${id}`);
   return `${lines.join("\n")}\n`;

@@ -21,14 +21,15 @@ export function heredocDelimiter(content: string, prefix = "RM_EOF"): string {
 }
 
 /**
- * Runs a script as root on the node: through `sudo -n` for other users (never prompts: a sudo that wants a
- * password fails at once with a clear message), directly for root. The script is passed as an argument, so the
- * session's stdin stays free for the secret bundle.
+ * Runs a script as root on the node: directly when the session is root, else through `sudo -n`, which never
+ * prompts (a sudo that wants a password fails at once with a clear message). `sudo: true/false` forces either.
+ * The script is passed as an argument, so the session's stdin stays free for the bundle.
  */
-export function asRoot(script: string, opts: { sudo: boolean; node: string }): string {
+export function asRoot(script: string, opts: { sudo?: boolean; node: string }): string {
   const delimiter = heredocDelimiter(script, "RM_SCRIPT");
-  const body = `"$(cat <<'${delimiter}'\n${script}\n${delimiter}\n)"`;
-  if (!opts.sudo) return `sh -c ${body}`;
-  const refuse = `registry-mirrors: node ${opts.node}: step sudo: user $(id -un) cannot run sudo without a password (sudo -n failed); allow NOPASSWD for this user or connect as root`;
-  return `if ! sudo -n true 2>/dev/null; then echo ${shq(refuse).replace("$(id -un)", `'"$(id -un)"'`)} >&2; exit 10; fi\nsudo -n sh -c ${body}`;
+  const refuse = `registry-mirrors: node ${opts.node}: step sudo: user "$(id -un)" cannot run sudo without a password (sudo -n failed); allow NOPASSWD sudo for this user or connect as root`;
+  const viaSudo = `if ! sudo -n true 2>/dev/null; then echo "${refuse.replace(/["\\`]/g, "\\$&").replace(/\$(?!\(id -un\))/g, "\\$")}" >&2; exit 10; fi; exec sudo -n sh -c "$RM_SCRIPT"`;
+  const direct = `exec sh -c "$RM_SCRIPT"`;
+  const run = opts.sudo === true ? viaSudo : opts.sudo === false ? direct : `if [ "$(id -u)" = 0 ]; then ${direct}; else ${viaSudo}; fi`;
+  return `RM_SCRIPT="$(cat <<'${delimiter}'\n${script}\n${delimiter}\n)"\n${run}`;
 }
