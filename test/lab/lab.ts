@@ -220,15 +220,24 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   }
   step(`dir ${dir}`);
 
+  const building = buildLab(dir, specs, tools, step, t0);
+  let timer: NodeJS.Timeout | undefined;
   try {
     const lab = await Promise.race([
-      buildLab(dir, specs, tools, step, t0),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`lab: start-up took more than ${timeoutMs} ms`)), timeoutMs).unref()),
+      building,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`lab: start-up took more than ${timeoutMs} ms`)), timeoutMs);
+      }),
     ]);
+    clearTimeout(timer);
     step(`ready: ${specs.length} nodes in ${lab.describe().startupMs} ms`);
     return lab;
   } catch (e) {
+    clearTimeout(timer);
     liveLabs.delete(dir);
+    // On a time-out the build may still be spawning: stop now, let it settle (its waits are bounded), stop again.
+    stopLabDirSync(dir, { keepDir: true });
+    await Promise.race([building.catch(() => undefined), new Promise((r) => setTimeout(r, 60_000).unref())]);
     const report = stopLabDirSync(dir, { keepDir: !!process.env.REGMIRROR_LAB_KEEP });
     const msg = e instanceof Error ? e.message : String(e);
     throw new Error(`${msg}\n(lab cleaned up: ${report.signalled} processes stopped, dir ${report.removed ? "removed" : "kept: " + dir})`);

@@ -138,7 +138,7 @@ oom_score = 0
           SystemdCgroup = true
     # No CNI plugins are installed on lab nodes (pulls only).
     [plugins.'io.containerd.cri.v1.runtime'.cni]
-      bin_dir = '/opt/cni/bin'
+      bin_dirs = ['/opt/cni/bin']
       conf_dir = '/etc/cni/net.d'
 
   [plugins.'io.containerd.grpc.v1.cri']
