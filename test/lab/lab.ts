@@ -598,14 +598,15 @@ async function buildLab(
     versions: {},
   };
   const lab = new Lab(description);
-  const [v16, reg, sk, ngx] = await Promise.all([
+  const [v16, reg, sk, ngx, hello, gcrHello] = await Promise.all([
     run("containerd", ["--version"], { timeoutMs: 10_000 }),
     run("docker-registry", ["--version"], { timeoutMs: 10_000 }),
     run("skopeo", ["--version"], { timeoutMs: 10_000 }),
     run("nginx", ["-v"], { timeoutMs: 10_000 }),
-    lab.pushImage("library/hello", "1.0").then((i) => description.images.push(i)),
-    lab.pushImage("lab/hello", "1.0", { registry: "gcr.io" }).then((i) => description.images.push(i)),
+    lab.pushImage("library/hello", "1.0"),
+    lab.pushImage("lab/hello", "1.0", { registry: "gcr.io" }),
   ]);
+  description.images.push(hello, gcrHello); // in this order: images[0] is docker.io/library/hello:1.0
   description.versions = {
     containerd: v16.stdout.trim(),
     containerd2: nodes.find((n) => n.runtime === "containerd2")?.runtimeVersion ?? "",

@@ -174,7 +174,7 @@ export interface LabDescription {
   upstreamNames: string[];
   /** Lab "public" CA (in the nodes' CA bundles only). */
   publicCaFile: string;
-  /** Images pushed at start: `docker.io/library/hello:1.0` and `gcr.io/lab/hello:1.0`. */
+  /** Images pushed at start, in this order: `docker.io/library/hello:1.0`, `gcr.io/lab/hello:1.0`. */
   images: PushedImage[];
   /** Versions found at start. */
   versions: Record<string, string>;
