@@ -215,7 +215,7 @@ if [ -f "$RUN/verify" ]; then
   while read -r p want; do
     got=$(sha "$p")
     [ "$got" = "$want" ] || fail verify "$p has sha256 $got after writing, expected $want"
-    case $p in *.toml) b64_block "RM-READBACK $p" "$p" ;; esac
+    case $p in *.toml|*.conf) b64_block "RM-READBACK $p" "$p" ;; esac
   done < "$RUN/verify"
 fi
 cleanup_run

@@ -1,0 +1,223 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { renderNodeConfig, resolvePaths } from "../render";
+import type { NodePlan, PlannedFile } from "../render/types";
+import { sha256 } from "../node/shell";
+import { applyScript, applyStdin, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeState } from "../node/scripts";
+import { validateMirrors } from "../spec/validate";
+import { RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type Problem, type RuntimeKind } from "../spec/types";
+import type { MirrorNodeArgs, NodeReport, RegistryMirrorsArgs } from "./args";
+import { verifyReadBack } from "./verify";
+
+const RUNTIMES = ["containerd", "cri-o", "docker", "auto"];
+const LEGACY_MODES = ["refuse", "migrate", "write"];
+
+/**
+ * Configures registry mirrors on every node over SSH, verifies them, and removes them cleanly.
+ *
+ * Per node there are two commands: `<name>-<node>-read` reads the node (runtime, main config, owned files) and
+ * `<name>-<node>-apply` writes the plan rendered from it, restarts or reloads the runtime only when needed, reads
+ * the files back and verifies them; its delete returns the node to its state before this tool. Both run only
+ * when the node's desired configuration changes, so an unchanged stack opens no SSH session.
+ */
+export class RegistryMirrors extends pulumi.ComponentResource {
+  /** Per node: what was seen, written, restarted and verified. */
+  public readonly reports: pulumi.Output<Record<string, NodeReport>>;
+
+  constructor(name: string, args: RegistryMirrorsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("registry-mirrors:index:RegistryMirrors", name, {}, opts);
+    checkArgs(args);
+    const mirrors = pulumi.output(args.mirrors as pulumi.Input<Mirror[]>).apply((m) => {
+      validateMirrors(m);
+      return m;
+    });
+    const maxParallel = args.rollout?.maxParallelRestarts ?? 1;
+    // `always` re-reads on every run: a value that changes each time makes the read run again.
+    const runStamp = args.verify === "always" ? new Date().toISOString() : undefined;
+
+    const needsRestart: pulumi.Output<boolean>[] = [];
+    const applies: command.remote.Command[] = [];
+    const reports: Record<string, pulumi.Output<NodeReport>> = {};
+    args.nodes.forEach((node, index) => {
+      const nodeSetup = new NodeSetup(name, node, {
+        mirrors,
+        legacy: node.legacy ?? args.legacy ?? "refuse",
+        verifyAlways: args.verify === "always",
+        runStamp,
+        healthTimeoutSeconds: args.healthTimeoutSeconds,
+        parent: this,
+        // Restarts are staged: this node waits for the apply of the restarting node `maxParallel` places before it.
+        dependsOn: (restarts) => pulumi.all(needsRestart.slice(0, index)).apply((earlier) => {
+          if (!restarts) return [];
+          const wait = restartPredecessor([...earlier, true], maxParallel);
+          return wait === undefined ? [] : [applies[wait]];
+        }),
+      });
+      needsRestart.push(nodeSetup.needsRestart);
+      applies.push(nodeSetup.apply);
+      reports[node.name] = nodeSetup.report;
+    });
+    this.reports = pulumi.output(reports);
+    this.registerOutputs({ reports: this.reports });
+  }
+}
+
+/**
+ * Index of the node a restarting node must wait for: with `restarts[i]` telling which nodes restart, the last
+ * one (the node being placed) waits for the restarting node `maxParallel` positions earlier among restarting
+ * nodes, so at most `maxParallel` restart at once. Nodes that do not restart wait for nobody.
+ */
+export function restartPredecessor(restarts: boolean[], maxParallel: number): number | undefined {
+  const me = restarts.length - 1;
+  if (!restarts[me]) return undefined;
+  const earlier = restarts.slice(0, me).flatMap((r, i) => (r ? [i] : []));
+  return earlier.length >= maxParallel ? earlier[earlier.length - maxParallel] : undefined;
+}
+
+interface NodeSetupOptions {
+  mirrors: pulumi.Output<Mirror[]>;
+  legacy: LegacyMode;
+  verifyAlways: boolean;
+  runStamp?: string;
+  healthTimeoutSeconds?: number;
+  parent: pulumi.Resource;
+  dependsOn: (needsRestart: boolean) => pulumi.Output<pulumi.Resource[]>;
+}
+
+/** The read and apply commands of one node. */
+class NodeSetup {
+  readonly apply: command.remote.Command;
+  readonly needsRestart: pulumi.Output<boolean>;
+  readonly report: pulumi.Output<NodeReport>;
+
+  constructor(component: string, node: MirrorNodeArgs, o: NodeSetupOptions) {
+    const givenKind = node.runtime && node.runtime !== "auto" ? node.runtime : undefined;
+    // The hosts directory is fixed here (not adopted from the node) so every file path is known before a read.
+    const paths: NodePaths = resolvePaths(node.paths);
+    const target = { node: node.name, sudo: node.sudo };
+
+    // Everything that decides the node's configuration; the read runs again whenever it changes.
+    const desired = o.mirrors.apply((m) => sha256(JSON.stringify({ m, paths, legacy: o.legacy, kind: givenKind ?? "auto" })));
+    const read = new command.remote.Command(
+      `${component}-${node.name}-read`,
+      {
+        connection: node.connection,
+        create: readCommand(target, paths, givenKind),
+        triggers: [pulumi.secret(desired), ...(o.runStamp ? [o.runStamp] : [])],
+        logging: "stderr",
+        addPreviousOutputInEnv: false,
+      },
+      { parent: o.parent, deleteBeforeReplace: true, additionalSecretOutputs: ["stdout"] },
+    );
+    const state = read.stdout.apply(parseReadOutput);
+    const kind: pulumi.Output<RuntimeKind> = givenKind ? pulumi.output(givenKind) : pulumi.unsecret(state.apply((s) => s.runtime.kind));
+
+    // The plan from what was read; with a given runtime, the files are also rendered from the spec alone so
+    // the preview can show them before anything is read.
+    const plan = pulumi.all([o.mirrors, state]).apply(([mirrors, s]) => {
+      if (o.verifyAlways) checkDrift(node.name, s);
+      return renderNodeConfig({
+        mirrors,
+        runtime: givenKind ? { kind: givenKind, version: s.runtime.kind === givenKind ? s.runtime.version : undefined } : s.runtime,
+        liveConfig: s.mainConfig?.content,
+        paths,
+        legacy: o.legacy,
+        ownedFiles: s.ownedFiles,
+      });
+    });
+    const specFiles: pulumi.Output<PlannedFile[]> = givenKind
+      ? o.mirrors.apply((mirrors) => renderNodeConfig({ mirrors, runtime: { kind: givenKind }, paths, legacy: o.legacy }).files)
+      : plan.apply((p) => p.files);
+    const script = pulumi.all([kind, specFiles]).apply(([k, files]) =>
+      applyScript({ ...target, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds }, files),
+    );
+    const stdin = pulumi.all([plan, state, specFiles]).apply(([p, s, files]) => applyStdin(p, s.mainConfig?.sha256 ?? "absent", files));
+    this.needsRestart = pulumi.unsecret(plan.apply((p) => p.action === "restart"));
+
+    this.apply = new command.remote.Command(
+      `${component}-${node.name}-apply`,
+      {
+        connection: node.connection,
+        // Secret file contents are not in the script, so it can be shown as it is: readable in previews.
+        create: pulumi.unsecret(script),
+        delete: kind.apply((k) => removeCommand(target, k, paths, o.healthTimeoutSeconds)),
+        stdin: pulumi.secret(stdin),
+        logging: "stderr",
+        addPreviousOutputInEnv: false,
+      },
+      {
+        parent: o.parent,
+        dependsOn: this.needsRestart.apply((restarts) => o.dependsOn(restarts)),
+        deleteBeforeReplace: true,
+        additionalSecretOutputs: ["stdout"],
+        customTimeouts: { create: "15m", update: "15m", delete: "15m" },
+      },
+    );
+
+    this.report = pulumi.unsecret(
+      pulumi.all([state, plan, this.apply.stdout]).apply(([s, p, stdout]) => {
+        const applied = parseApplyOutput(stdout);
+        const problems = verifyReadBack(p, applied.readBack);
+        if (problems.length > 0) {
+          throw new Error(`registry-mirrors: node ${node.name}: step verify: the files read back differ from the plan:\n  ${problems.join("\n  ")}`);
+        }
+        return {
+          node: node.name,
+          runtime: s.runtime,
+          files: p.files.map((f) => f.path).concat(p.mainConfig ? [p.mainConfig.path] : []),
+          written: applied.written,
+          removed: applied.removed,
+          action: applied.action,
+          verification: "ok",
+          warnings: p.warnings,
+        };
+      }),
+    );
+  }
+}
+
+/** `verify: always`: fails when a file this tool wrote was changed on the node since. */
+function checkDrift(node: string, state: NodeState): void {
+  const drifted = state.owned.filter((o) => o.written !== o.current);
+  if (drifted.length > 0) {
+    throw new Error(
+      `registry-mirrors: node ${node}: step verify: files changed on the node since registry-mirrors wrote them:\n` +
+        drifted.map((d) => `  ${d.path}: sha256 ${d.current} on the node, ${d.written} written`).join("\n") +
+        "\nRun with verify: \"onChange\" once to rewrite them, or find out who changed them.",
+    );
+  }
+}
+
+/** Checks the plain arguments before any resource exists; every problem at once. */
+function checkArgs(args: RegistryMirrorsArgs): void {
+  const problems: Problem[] = [];
+  if (!Array.isArray(args.nodes)) problems.push({ path: "nodes", message: "must be a list of nodes" });
+  const seen = new Map<string, number>();
+  (Array.isArray(args.nodes) ? args.nodes : []).forEach((node, i) => {
+    const at = `nodes[${i}]`;
+    if (typeof node?.name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node.name)) {
+      problems.push({ path: `${at}.name`, message: "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit" });
+    } else if (seen.has(node.name)) {
+      problems.push({ path: `${at}.name`, message: `"${node.name}" is also the name of nodes[${seen.get(node.name)}]; node names must be unique` });
+    } else seen.set(node.name, i);
+    if (node?.connection === undefined) problems.push({ path: `${at}.connection`, message: "is required: the SSH connection (host, port, user, privateKey, hostKey)" });
+    if (node?.runtime !== undefined && !RUNTIMES.includes(node.runtime)) problems.push({ path: `${at}.runtime`, message: `must be one of ${RUNTIMES.join(", ")}` });
+    if (node?.legacy !== undefined && !LEGACY_MODES.includes(node.legacy)) problems.push({ path: `${at}.legacy`, message: `must be one of ${LEGACY_MODES.join(", ")}` });
+    if (node?.sudo !== undefined && typeof node.sudo !== "boolean") problems.push({ path: `${at}.sudo`, message: "must be true or false" });
+    try {
+      resolvePaths(node?.paths);
+    } catch (e) {
+      if (e instanceof RegistryMirrorsError) problems.push(...e.problems.map((p) => ({ ...p, path: `${at}.${p.path}` })));
+      else throw e;
+    }
+  });
+  const max = args.rollout?.maxParallelRestarts;
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1)) problems.push({ path: "rollout.maxParallelRestarts", message: "must be a whole number of at least 1" });
+  if (args.verify !== undefined && args.verify !== "onChange" && args.verify !== "always") problems.push({ path: "verify", message: 'must be "onChange" or "always"' });
+  if (args.legacy !== undefined && !LEGACY_MODES.includes(args.legacy)) problems.push({ path: "legacy", message: `must be one of ${LEGACY_MODES.join(", ")}` });
+  const t = args.healthTimeoutSeconds;
+  if (t !== undefined && !(Number.isInteger(t) && t >= 1 && t <= 600)) problems.push({ path: "healthTimeoutSeconds", message: "must be a whole number of seconds between 1 and 600" });
+  if (problems.length > 0) throw new RegistryMirrorsError(problems, "invalid RegistryMirrors arguments");
+}
+
+export type { NodePlan };

@@ -1,0 +1,137 @@
+/**
+ * The component's resource graph, secrets and argument checks, under Pulumi mocks (no engine, no nodes).
+ * Preview behaviour is in preview.test.ts (a separate module registry with preview mocks).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { readFileSync } from "fs";
+import { join } from "path";
+import { READ_STDOUT_CONTAINERD, applyStdoutFor, installMocks, settle, unwrapSecret, valueOf } from "./mocks";
+
+const recorded = installMocks(false, (name, inputs) => (name.endsWith("-read") ? READ_STDOUT_CONTAINERD : name.endsWith("-apply") ? applyStdoutFor(inputs) : undefined));
+// Imported after the mocks are installed.
+import * as rm from "../../src";
+
+const KEY = readFileSync(join(__dirname, "..", "spec", "fixtures", "client.key"), "utf8");
+const connection = (port: number) => ({ host: "127.0.0.1", port, user: "root", privateKey: pulumi.secret("KEY"), hostKey: "ssh-ed25519 AAAA" });
+
+function commandInputs(name: string) {
+  const r = recorded.find((x) => x.name === name);
+  if (!r) throw new Error(`no resource ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+  return r.inputs;
+}
+
+describe("resource graph", () => {
+  let component: rm.RegistryMirrors;
+  beforeAll(async () => {
+    component = new rm.RegistryMirrors("mirrors", {
+      mirrors: [
+        {
+          upstream: "docker.io",
+          endpoints: [{ url: "https://mirror.internal:5000", auth: { username: "puller", password: pulumi.secret("hunter2-secret") }, clientCert: readFileSync(join(__dirname, "..", "spec", "fixtures", "client.pem"), "utf8"), clientKey: pulumi.secret(KEY) }],
+        },
+        { upstream: "gcr.io", endpoints: [{ url: "http://10.0.0.5:5000" }] },
+      ],
+      nodes: [
+        { name: "node-1", connection: connection(2201), runtime: "containerd" },
+        { name: "node-2", connection: connection(2202), runtime: "containerd", sudo: true },
+      ],
+    });
+    await valueOf(component.reports);
+    await settle();
+  });
+
+  it("registers the component and a read and an apply command per node, named after the component and node", () => {
+    expect(recorded.filter((r) => r.type === "registry-mirrors:index:RegistryMirrors").map((r) => r.name)).toEqual(["mirrors"]);
+    expect(recorded.filter((r) => r.type === "command:remote:Command").map((r) => r.name).sort()).toEqual([
+      "mirrors-node-1-apply",
+      "mirrors-node-1-read",
+      "mirrors-node-2-apply",
+      "mirrors-node-2-read",
+    ]);
+  });
+
+  it("parents every command to the component", async () => {
+    const urn = await valueOf(component.urn);
+    expect(urn).toContain("registry-mirrors:index:RegistryMirrors::mirrors");
+  });
+
+  it("shows non-secret files readably in the apply command and keeps credentials out of it", () => {
+    const [create, createSecret] = unwrapSecret(commandInputs("mirrors-node-1-apply").create);
+    expect(createSecret).toBe(false);
+    expect(create).toContain('[host."http://10.0.0.5:5000"]');
+    expect(create).toContain("/etc/containerd/certs.d/docker.io/hosts.toml (mode 600): secret, written from stdin");
+    expect(create).not.toContain("hunter2-secret");
+    expect(create).not.toContain(Buffer.from("puller:hunter2-secret").toString("base64"));
+    expect(create).not.toContain("PRIVATE KEY");
+  });
+
+  it("sends secret material only on a secret stdin", () => {
+    const [stdin, secret] = unwrapSecret(commandInputs("mirrors-node-1-apply").stdin);
+    expect(secret).toBe(true);
+    const decoded = String(stdin)
+      .split("\n")
+      .filter((l) => /^[A-Za-z0-9+/=]+$/.test(l))
+      .join("");
+    expect(Buffer.from(decoded, "base64").toString("utf8")).toContain("PRIVATE KEY");
+  });
+
+  it("keeps the desired-state hash in the read's triggers secret", () => {
+    const [triggers, secret] = unwrapSecret(commandInputs("mirrors-node-1-read").triggers);
+    expect(secret).toBe(true);
+    expect((triggers as string[])[0]).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("never uses environment (sshd drops it) and runs through sudo -n when asked", () => {
+    for (const r of recorded.filter((x) => x.type === "command:remote:Command")) expect(r.inputs.environment).toBeUndefined();
+    expect(String(commandInputs("mirrors-node-2-apply").create)).toContain("exec sudo -n sh -c");
+    expect(String(commandInputs("mirrors-node-1-apply").create)).toContain('if [ "$(id -u)" = 0 ]');
+  });
+
+  it("gives every apply a delete that restores the node", () => {
+    expect(String(commandInputs("mirrors-node-1-apply").delete)).toContain("RM-RESTORED");
+  });
+
+  it("reports per node", async () => {
+    const reports = await valueOf(component.reports);
+    expect(reports!["node-1"]).toMatchObject({ node: "node-1", runtime: { kind: "containerd", version: "1.6.20" }, action: "none", verification: "ok" });
+  });
+});
+
+describe("restart rollout", () => {
+  it("lets at most maxParallelRestarts nodes restart at once; nodes without a restart wait for nobody", () => {
+    const restarts = [true, false, true, true, false, true];
+    const waitsFor = (max: number) => restarts.map((_, i) => rm.restartPredecessor(restarts.slice(0, i + 1), max));
+    expect(waitsFor(1)).toEqual([undefined, undefined, 0, 2, undefined, 3]);
+    expect(waitsFor(2)).toEqual([undefined, undefined, undefined, 0, undefined, 2]);
+    expect(waitsFor(10)).toEqual(restarts.map(() => undefined));
+  });
+});
+
+describe("argument checks before anything is created", () => {
+  it("lists every problem with its field", () => {
+    let error: rm.RegistryMirrorsError | undefined;
+    try {
+      new rm.RegistryMirrors("bad", {
+        mirrors: [],
+        nodes: [
+          { name: "a b", connection: connection(1) },
+          { name: "n", connection: connection(2), runtime: "podman" as never, paths: { hostsDir: "relative" } },
+          { name: "n", connection: connection(3) },
+        ],
+        rollout: { maxParallelRestarts: 0 },
+        verify: "sometimes" as never,
+      });
+    } catch (e) {
+      error = e as rm.RegistryMirrorsError;
+    }
+    expect(error).toBeInstanceOf(rm.RegistryMirrorsError);
+    expect(error!.problems.map((p) => p.path)).toEqual([
+      "nodes[0].name",
+      "nodes[1].runtime",
+      "nodes[1].paths.hostsDir",
+      "nodes[2].name",
+      "rollout.maxParallelRestarts",
+      "verify",
+    ]);
+  });
+});
