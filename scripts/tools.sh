@@ -3,7 +3,7 @@
 # the git-ignored .tools/bin/. See scripts/tools/README.md.
 #
 #   scripts/tools.sh                      build whatever is missing or stale (all tools)
-#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl pulumi)
+#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl command-provider pulumi)
 #   scripts/tools.sh --print-env          print `export ...` lines (eval "$(scripts/tools.sh --print-env)")
 #   scripts/tools.sh --check [TOOL...]    build nothing; exit 1 if a tool is missing or stale
 #   scripts/tools.sh --force [TOOL...]    rebuild even if the stamp matches
@@ -25,7 +25,7 @@ MODS="$ROOT/scripts/tools"
 TOOLS_DIR="$ROOT/.tools"
 BIN="$TOOLS_DIR/bin"
 STAMPS="$TOOLS_DIR/stamps"
-ALL_TOOLS=(containerd2 crictl pulumi)
+ALL_TOOLS=(containerd2 crictl command-provider pulumi)
 GO_MIN=1.25.11 # highest `go` line of the wrapper modules (pulumi pkg/v3 needs 1.25.11)
 
 say() { printf '[tools] %s\n' "$*" >&2; }
@@ -224,6 +224,74 @@ tool_pulumi() {
   fi
 }
 
+# --- command-provider: STAND-IN for pulumi-resource-command (TypeScript) ------------------
+# Not a Go build: the real provider's module is refused by the module proxy (see
+# pulumi_command_note), so tools/command-provider/ holds a TypeScript stand-in that speaks the
+# provider gRPC protocol and reports version $PULUMI_COMMAND_VERSION. It is compiled with the
+# repo's tsc into .tools/command-provider/ and its shell wrapper is installed as
+# .tools/bin/pulumi-resource-command, unless a real plugin is present (on PATH outside
+# .tools/bin, already in .tools/bin, or in the Pulumi plugin cache), which it would shadow.
+# See tools/command-provider/README.md.
+
+STANDIN_SRC="$ROOT/tools/command-provider"
+STANDIN_OUT="$TOOLS_DIR/command-provider"
+STANDIN_MARK="STAND-IN for pulumi-resource-command"
+
+standin_key() {
+  local node_v
+  node_v=$(node --version 2>/dev/null || echo none)
+  echo "command-provider $PULUMI_COMMAND_VERSION $(cd "$STANDIN_SRC" && find . -type f \( -name '*.ts' -o -name '*.json' -o -name pulumi-resource-command \) | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16) node=$node_v"
+}
+real_command_plugin() { # prints the path of a real (non-stand-in) pulumi-resource-command, if any
+  local p home
+  if [ -e "$BIN/pulumi-resource-command" ] && ! grep -q "$STANDIN_MARK" "$BIN/pulumi-resource-command" 2>/dev/null; then
+    echo "$BIN/pulumi-resource-command"; return 0
+  fi
+  p=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$BIN" | paste -sd: -) command -v pulumi-resource-command 2>/dev/null) && { echo "$p"; return 0; }
+  home=${PULUMI_HOME:-$HOME/.pulumi}
+  p="$home/plugins/resource-command-v$PULUMI_COMMAND_VERSION/pulumi-resource-command"
+  [ -x "$p" ] && { echo "$p"; return 0; }
+  return 1
+}
+build_command_standin() {
+  local tsc="$ROOT/node_modules/.bin/tsc"
+  rm -rf "$STANDIN_OUT.tmp"
+  (cd "$ROOT" && "$tsc" -p tools/command-provider --outDir "$STANDIN_OUT.tmp") \
+    || { rm -rf "$STANDIN_OUT.tmp"; die "compiling tools/command-provider failed"; }
+  rm -rf "$STANDIN_OUT"
+  mv "$STANDIN_OUT.tmp" "$STANDIN_OUT"
+  install -m 0755 "$STANDIN_SRC/pulumi-resource-command" "$BIN/.pulumi-resource-command.tmp"
+  mv -f "$BIN/.pulumi-resource-command.tmp" "$BIN/pulumi-resource-command"
+}
+tool_command-provider() {
+  local real key
+  if real=$(real_command_plugin); then
+    say "command-provider: a real pulumi-resource-command is present ($real); stand-in not installed"
+    return
+  fi
+  if ! command -v node >/dev/null 2>&1 || [ ! -x "$ROOT/node_modules/.bin/tsc" ] || [ ! -d "$ROOT/node_modules/@pulumi/pulumi" ]; then
+    say "command-provider: needs node and node_modules (npm ci) to build the stand-in; skipped"
+    [ -n "$CHECK" ] && STALE=1
+    return
+  fi
+  key=$(standin_key)
+  if stamp_ok command-provider "$key" pulumi-resource-command && [ -f "$STANDIN_OUT/main.js" ] && [ -z "$FORCE" ]; then
+    say "pulumi-resource-command $PULUMI_COMMAND_VERSION STAND-IN: up to date ($BIN/pulumi-resource-command)"
+  elif [ -n "$CHECK" ]; then
+    say "pulumi-resource-command STAND-IN: missing or stale"; STALE=1; return
+  else
+    timed "pulumi-resource-command $PULUMI_COMMAND_VERSION STAND-IN (tsc)" build_command_standin
+    write_stamp command-provider "$key"
+  fi
+  cat >&2 <<EOF
+[tools] NOTE: $BIN/pulumi-resource-command is a STAND-IN, not the real provider: a TypeScript
+[tools]   re-implementation of command:remote:Command and command:local:Command (tools/command-provider,
+[tools]   using the system OpenSSH client) that reports version $PULUMI_COMMAND_VERSION. The real Go provider
+[tools]   cannot be built here because this machine's Go module proxy refuses every version of
+[tools]   github.com/pulumi/pulumi-command/provider (HTTP 403). Differences: tools/command-provider/README.md.
+EOF
+}
+
 # --- main --------------------------------------------------------------------------
 
 print_env() {
@@ -241,6 +309,7 @@ crictl $CRICTL_VERSION ($BIN/crictl)
 pulumi $PULUMI_VERSION ($BIN/pulumi)
 pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION ($BIN/pulumi-language-nodejs)
 pulumi-resource-command $PULUMI_COMMAND_VERSION (not buildable here; see README)
+command-provider: pulumi-resource-command $PULUMI_COMMAND_VERSION STAND-IN ($BIN/pulumi-resource-command, tools/command-provider)
 EOF
 }
 
@@ -255,7 +324,7 @@ for a in "$@"; do
   --force) FORCE=1 ;;
   --check) CHECK=1 ;;
   -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  containerd2 | crictl | pulumi) want+=("$a") ;;
+  containerd2 | crictl | pulumi | command-provider) want+=("$a") ;;
   *) die "unknown argument '$a' (tools: ${ALL_TOOLS[*]}; flags: --print-env --check --force --list)" ;;
   esac
 done
