@@ -10,7 +10,7 @@
  */
 import { parse } from "smol-toml";
 import { renderNodeConfig, type Mirror } from "../../src";
-import { readCommand } from "../../src/node/scripts";
+import { parseApplyOutput, readCommand, removeCommand } from "../../src/node/scripts";
 import { sha256 } from "../../src/node/shell";
 import { startLab, type Lab, type PushedImage } from "../lab";
 import { PATHS, install, readNode, runApply, timing } from "./support/install";
@@ -19,12 +19,18 @@ import { closedPort, expectPullFails, expectServedOnlyBy, manifestRequests, mark
 jest.setTimeout(300_000);
 
 let lab: Lab;
+/** What the containerd nodes looked like before any apply (for the removal checks). */
+const originals: Record<string, { config: string; hostsDirExisted: boolean }> = {};
+const CONTAINERD_NODES = ["node1", "node2", "node4", "node6", "node9"];
 
 beforeAll(async () => {
   const started = Date.now();
   // Only one lab per machine: wait (bounded) for one another engineer's run may hold.
   lab = await startLab({ nodes: 9, waitForOtherLabMs: 900_000, log: (s) => console.log(s) });
   timing(`lab start (9 nodes; lab-reported start-up ${lab.describe().startupMs} ms)`, Date.now() - started);
+  for (const name of CONTAINERD_NODES) {
+    originals[name] = { config: lab.readNodeFile(name, PATHS.containerdConfig), hostsDirExisted: lab.nodeFileExists(name, PATHS.hostsDir) };
+  }
 }, 1_200_000);
 
 afterAll(async () => {
@@ -251,6 +257,50 @@ describe.each([
     expect(reqs.every((r) => r.path.startsWith(`${ns.pathPrefix}/${img.repo}/`))).toBe(true);
   });
 
+  test("two endpoints in order, the first unreachable, fallback off: the second serves the pull; the upstream is untouched", async () => {
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const { plan } = await install(lab, name, [{ upstream: "docker.io", endpoints: [{ url: dead }, { url: url("mirror") }], fallback: false }], { label: "two endpoints" });
+    const doc = parse(plan.files.find((f) => f.path === hostsToml("docker.io"))!.content) as { server: string; host: Record<string, unknown> };
+    expect(doc.server).toBe(dead);
+    expect(Object.keys(doc.host)).toEqual([dead, url("mirror")]);
+    const img = await lab.pushImage("library/two-endpoints");
+    const marks = mark(lab);
+    expect((await lab.criPull(name, img.ref)).repoDigest).toBe(repoDigest(img));
+    expectServedOnlyBy(lab, img, marks, "mirror", { ns: "docker.io" });
+  });
+
+  test('digestOnly (capabilities = ["pull"]): a digest pull is served by the mirror alone; a tag is resolved only by the upstream', async () => {
+    const { plan } = await install(lab, name, [dockerHub({ digestOnly: true })], { label: "digest-only" });
+    const doc = parse(plan.files.find((f) => f.path === hostsToml("docker.io"))!.content) as { server: string; host: Record<string, Record<string, unknown>> };
+    expect(doc.server).toBe("https://registry-1.docker.io");
+    expect(doc.host[url("mirror")].capabilities).toEqual(["pull"]);
+
+    // Digest reference, upstream down: the mirror alone.
+    const byDigest = await lab.pushImage("library/c-digest-only-digest");
+    let marks = mark(lab);
+    expect((await withUpstreamDown(lab, () => lab.criPull(name, byDigest.digestRef))).repoDigest).toBe(repoDigest(byDigest));
+    expectServedOnlyBy(lab, byDigest, marks, "mirror", { ns: "docker.io", ref: byDigest.digest });
+
+    // Tag reference, upstream up: the tag is resolved by the upstream only (the mirror never sees the tag).
+    // containerd then fetches the content by digest from the hosts with "pull", the mirror first.
+    const byTag = await lab.pushImage("library/c-digest-only-tag");
+    marks = mark(lab);
+    expect((await lab.criPull(name, byTag.ref)).repoDigest).toBe(repoDigest(byTag));
+    const seen = seenSince(lab, byTag, marks);
+    console.log(`[info] ${name} digestOnly tag pull: upstream ${JSON.stringify(show(seen.upstream))}, mirror ${JSON.stringify(show(seen.mirror))}`);
+    expect(manifestRequests(seen.upstream, byTag).some((r) => r.status === 200)).toBe(true);
+    expect(seen.mirror.filter((r) => r.path.includes(`/manifests/${byTag.tag}`))).toEqual([]);
+    expect(seen.mirror.every((r) => /\/(manifests|blobs)\/sha256:/.test(r.path) && r.params.ns === "docker.io")).toBe(true);
+    expect(seen.mirror.length).toBeGreaterThan(0);
+    expect(seen.upstream.every((r) => r.path.endsWith(`/manifests/${byTag.tag}`))).toBe(true);
+
+    // Tag reference, upstream down: nothing can resolve it; the mirror is not asked.
+    const tagDown = await lab.pushImage("library/c-digest-only-tag-down");
+    marks = mark(lab);
+    await withUpstreamDown(lab, () => expectPullFails(lab.criPull(name, tagDown.ref, { timeoutMs: 60_000 })));
+    expect(Object.values(seenSince(lab, tagDown, marks)).flat()).toEqual([]);
+  });
+
   test('upstream "*": _default/hosts.toml serves a quay.io image with the upstream down', async () => {
     const { plan } = await install(lab, name, [{ upstream: "*", endpoints: [{ url: url("mirror") }] }], { label: "_default" });
     expect(plan.files.map((f) => f.path)).toEqual([hostsToml("_default")]);
@@ -301,6 +351,35 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
     expect(Object.values(seenSince(lab, img, marks)).flat()).toEqual([]);
   });
 
+  test("namespaced mirror: location host/test-namespace, skopeo pulls through it with the upstream down", async () => {
+    const ns = lab.registry("ns-mirror");
+    const { plan } = await install(lab, name, [{ upstream: "docker.io", endpoints: [{ url: ns.url }] }], { label: "crio ns-mirror" });
+    const conf = parse(plan.files.find((f) => f.path === dropIn)!.content) as { registry: { mirror: { location: string }[] }[] };
+    expect(conf.registry[0].mirror[0].location).toBe(`${ns.host}/test-namespace`);
+    const img = await lab.pushImage("library/skopeo-ns");
+    const marks = mark(lab);
+    expect((await withUpstreamDown(lab, () => lab.skopeoInspect(name, img.ref))).Digest).toBe(img.digest);
+    const reqs = expectServedOnlyBy(lab, img, marks, "ns-mirror");
+    expect(reqs.every((r) => r.path.startsWith(`${ns.pathPrefix}/${img.repo}/`))).toBe(true);
+  });
+
+  test("HTTPS mirror with private CA (containers certs.d) and credentials (auth file): skopeo pulls with the upstream down", async () => {
+    const am = lab.registry("auth-mirror");
+    const { plan } = await install(lab, name, [{ upstream: "docker.io", endpoints: [{ url: am.url, caCert: am.caPem!, auth: { username: am.username!, password: am.password! } }] }], { label: "crio auth-mirror" });
+    expect(plan.files.map((f) => f.path)).toEqual([`${PATHS.containersCertsDir}/${am.host}/ca.crt`, PATHS.containersAuthFile, dropIn].sort());
+    expect((await lab.nsExecOk(name, ["stat", "-c", "%a", PATHS.containersAuthFile])).trim()).toBe("600");
+    const img = await lab.pushImage("library/skopeo-auth");
+    const denied = await lab.pushImage("library/skopeo-auth-denied");
+    const marks = mark(lab);
+    await withUpstreamDown(lab, async () => {
+      // skopeo (like podman) reads the auth file only when told; CRI-O via global_auth_file (see the plan's warning).
+      expect((await lab.skopeoInspect(name, img.ref, { args: ["--authfile", PATHS.containersAuthFile] })).Digest).toBe(img.digest);
+      await expectPullFails(lab.skopeoInspect(name, denied.ref));
+    });
+    expectServedOnlyBy(lab, img, marks, "auth-mirror", { user: am.username! });
+    expect(seenSince(lab, denied, marks)["auth-mirror"].every((r) => r.status === 401)).toBe(true);
+  });
+
   test('digest-only mirror (pull-from-mirror = "digest-only"): digest pulls use the mirror, tag pulls go to the upstream', async () => {
     const { plan } = await install(lab, name, [dockerHub({ digestOnly: true })], { label: "crio digest-only" });
     const conf = parse(plan.files.find((f) => f.path === dropIn)!.content) as { registry: { prefix: string; location: string; mirror: Record<string, unknown>[] }[] };
@@ -331,5 +410,43 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
     const error = await withUpstreamDown(lab, () => expectPullFails(lab.skopeoInspect(name, tagDown.ref)));
     expect(error).toMatch(/registry-1\.docker\.io|connection refused/);
     expect(Object.values(seenSince(lab, tagDown, marks)).flat()).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Removal: the agent's remove command returns every node to where it started.
+
+describe("removal over SSH restores the nodes", () => {
+  test.each(CONTAINERD_NODES)("%s: config.toml back byte for byte, our hosts.toml gone, CRI loads, pulls go straight to the upstream", async (name) => {
+    const restarts = lab.restartCount(name);
+    const started = Date.now();
+    const r = await lab.exec(name, removeCommand({ node: name }, "containerd", PATHS), { timeoutMs: 150_000 });
+    timing(`${name} remove`, Date.now() - started);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(parseApplyOutput(r.stdout).done).toBe(true);
+    expect(lab.readNodeFile(name, PATHS.containerdConfig)).toBe(originals[name].config);
+    expect(lab.nodeFileExists(name, PATHS.hostsDir)).toBe(originals[name].hostsDirExisted);
+    expect(lab.restartCount(name)).toBe(restarts + 1);
+    expect(await lab.runtimeState(name)).toBe("active");
+    expect(await lab.criLoaded(name)).toBe(true);
+
+    const img = await lab.pushImage("library/after-removal");
+    const marks = mark(lab);
+    expect((await lab.criPull(name, img.ref)).repoDigest).toBe(repoDigest(img));
+    expectServedOnlyBy(lab, img, marks, "upstream");
+  });
+
+  test("node3: the drop-in and the files beside it are gone, CRI-O reloaded, skopeo goes straight to the upstream", async () => {
+    const name = "node3";
+    const reloads = lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio").length;
+    const r = await lab.exec(name, removeCommand({ node: name }, "cri-o", PATHS), { timeoutMs: 150_000 });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(lab.nodeFileExists(name, `${PATHS.registriesDir}/99-registry-mirrors.conf`)).toBe(false);
+    expect(lab.nodeFileExists(name, PATHS.containersAuthFile)).toBe(false);
+    expect(lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio").length).toBe(reloads + 1);
+    const img = await lab.pushImage("library/skopeo-after-removal");
+    const marks = mark(lab);
+    expect((await lab.skopeoInspect(name, img.ref)).Digest).toBe(img.digest);
+    expectServedOnlyBy(lab, img, marks, "upstream");
   });
 });
