@@ -388,7 +388,8 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
     ]);
     // What the node's skopeo is built with (Debian skopeo 1.9.3, containers/image 5.23.1: pull-from-mirror since 5.21.0).
     const version = (await lab.nsExecOk(name, ["skopeo", "--version"])).trim();
-    console.log(`[info] node3: ${version}`);
+    const builtWith = (await lab.nsExecOk(name, ["dpkg-query", "-W", "-f", "${Built-Using}", "skopeo"])).split(",").map((x) => x.trim()).filter((x) => x.includes("github-containers-image"));
+    console.log(`[info] node3: ${version}, built with ${builtWith.join(", ")}`);
 
     // 1. digest reference, upstream DOWN: served by the mirror.
     const byDigest = await lab.pushImage("library/digest-only-digest");
