@@ -35,7 +35,7 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     // `always` re-reads on every run: a value that changes each time makes the read run again.
     const runStamp = args.verify === "always" ? new Date().toISOString() : undefined;
 
-    const needsRestart: pulumi.Output<boolean>[] = [];
+    const restartFlags: Promise<boolean>[] = [];
     const applies: command.remote.Command[] = [];
     const reports: Record<string, pulumi.Output<NodeReport>> = {};
     args.nodes.forEach((node, index) => {
@@ -46,14 +46,16 @@ export class RegistryMirrors extends pulumi.ComponentResource {
         runStamp,
         healthTimeoutSeconds: args.healthTimeoutSeconds,
         parent: this,
-        // Restarts are staged: this node waits for the apply of the restarting node `maxParallel` places before it.
-        dependsOn: (restarts) => pulumi.all(needsRestart.slice(0, index)).apply((earlier) => {
-          if (!restarts) return [];
-          const wait = restartPredecessor([...earlier, true], maxParallel);
+        // Restarts are staged: this node waits for the apply of the restarting node `maxParallel` places before
+        // it. An earlier node that failed (or is unknown in a preview) counts as not restarting, so one
+        // unreachable node does not hold the others.
+        dependsOn: async (restarts) => {
+          restartFlags[index] = restarts;
+          const flags = await Promise.all(restartFlags.slice(0, index + 1));
+          const wait = restartPredecessor(flags, maxParallel);
           return wait === undefined ? [] : [applies[wait]];
-        }),
+        },
       });
-      needsRestart.push(nodeSetup.needsRestart);
       applies.push(nodeSetup.apply);
       reports[node.name] = nodeSetup.report;
     });
@@ -81,13 +83,12 @@ interface NodeSetupOptions {
   runStamp?: string;
   healthTimeoutSeconds?: number;
   parent: pulumi.Resource;
-  dependsOn: (needsRestart: boolean) => pulumi.Output<pulumi.Resource[]>;
+  dependsOn: (needsRestart: Promise<boolean>) => Promise<pulumi.Resource[]>;
 }
 
 /** The read and apply commands of one node. */
 class NodeSetup {
   readonly apply: command.remote.Command;
-  readonly needsRestart: pulumi.Output<boolean>;
   readonly report: pulumi.Output<NodeReport>;
 
   constructor(component: string, node: MirrorNodeArgs, o: NodeSetupOptions) {
@@ -132,7 +133,7 @@ class NodeSetup {
       applyScript({ ...target, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds }, files),
     );
     const stdin = pulumi.all([plan, state, specFiles]).apply(([p, s, files]) => applyStdin(p, s.mainConfig?.sha256 ?? "absent", files));
-    this.needsRestart = pulumi.unsecret(plan.apply((p) => p.action === "restart"));
+    const needsRestart = settled(plan.apply((p) => p.action === "restart"), false);
 
     this.apply = new command.remote.Command(
       `${component}-${node.name}-apply`,
@@ -147,7 +148,7 @@ class NodeSetup {
       },
       {
         parent: o.parent,
-        dependsOn: this.needsRestart.apply((restarts) => o.dependsOn(restarts)),
+        dependsOn: o.dependsOn(needsRestart),
         deleteBeforeReplace: true,
         additionalSecretOutputs: ["stdout"],
         customTimeouts: { create: "15m", update: "15m", delete: "15m" },
@@ -174,6 +175,15 @@ class NodeSetup {
       }),
     );
   }
+}
+
+/**
+ * The value of an Output as a promise that never rejects: `fallback` when it failed or is unknown (preview).
+ * Uses the SDK's Output promise, which the public typings do not declare.
+ */
+function settled<T>(output: pulumi.Output<T>, fallback: T): Promise<T> {
+  const promise = (output as unknown as { promise(): Promise<T | undefined> }).promise();
+  return promise.then((v) => (v === undefined ? fallback : v)).catch(() => fallback);
 }
 
 /** `verify: always`: fails when a file this tool wrote was changed on the node since. */

@@ -52,7 +52,10 @@ export interface Mirror {
    * `false`: the node never contacts the upstream for this registry.
    */
   fallback?: boolean;
-  /** Use the mirrors only for pulls by digest; tag pulls go to the upstream. Default `false`. */
+  /**
+   * Use the mirrors only for pulls by digest. Default `false`. On CRI-O a tag pull then goes to the upstream;
+   * on containerd only the tag lookup does, and the content (fetched by digest) still comes from the mirrors.
+   */
   digestOnly?: boolean;
 }
 
