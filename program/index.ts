@@ -1,0 +1,153 @@
+/**
+ * The ready-made, config-driven registry-mirrors program (the root Pulumi.yaml runs it): mirrors and nodes come
+ * from structured stack configuration, so mirrors can be configured without writing code.
+ *
+ *   pulumi config set --path 'mirrors[0].upstream' docker.io
+ *   pulumi config set --path 'mirrors[0].endpoints[0].url' https://harbor.example.com/v2/dockerhub
+ *   pulumi config set --path 'mirrors[0].endpoints[0].auth.username' 'robot$puller'
+ *   pulumi config set --secret --path 'mirrors[0].endpoints[0].auth.password' "$TOKEN"
+ *   pulumi config set --path 'nodes[0].name' worker-1
+ *   pulumi config set --path 'nodes[0].host' 10.0.1.11
+ *   pulumi config set --path 'nodes[0].privateKeyPath' ~/.ssh/id_ed25519
+ *   pulumi config set --path 'nodes[0].hostKey' "$(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"
+ *
+ * See program/README.md for every key.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { RegistryMirrors, type MirrorArgs, type MirrorNodeArgs, type RegistryMirrorsArgs } from "../src";
+
+const config = new pulumi.Config("registry-mirrors");
+
+/** One node as written in `registry-mirrors:nodes`. */
+interface NodeConfig {
+  name: string;
+  host: string;
+  port?: number;
+  user?: string;
+  /** A private key file on the machine running `pulumi` (`~` allowed; relative to the project directory). */
+  privateKeyPath?: string;
+  /** The private key itself; set it with `pulumi config set --secret --path 'nodes[N].privateKey'`. */
+  privateKey?: string;
+  /** The node's SSH host key, `ssh-ed25519 AAAA…` (authorized_keys format). Strongly recommended. */
+  hostKey?: string;
+  runtime?: MirrorNodeArgs["runtime"];
+  sudo?: boolean;
+  paths?: MirrorNodeArgs["paths"];
+  legacy?: MirrorNodeArgs["legacy"];
+  dialErrorLimit?: number;
+  perDialTimeout?: number;
+}
+
+/** A mirror as written in `registry-mirrors:mirrors` (the component's Mirror, plain values). */
+interface MirrorConfig {
+  upstream: string;
+  endpoints: {
+    url: string;
+    capabilities?: ("pull" | "resolve" | "push")[];
+    caCert?: string;
+    clientCert?: string;
+    clientKey?: string;
+    skipVerify?: boolean;
+    auth?: { username: string; password: string };
+    headers?: Record<string, string>;
+  }[];
+  fallback?: boolean;
+  digestOnly?: boolean;
+}
+
+const problems: string[] = [];
+
+const mirrorsConfig = config.requireObject<MirrorConfig[]>("mirrors");
+const nodesConfig = config.requireObject<NodeConfig[]>("nodes");
+if (!Array.isArray(mirrorsConfig)) problems.push("registry-mirrors:mirrors: must be a list of mirrors");
+if (!Array.isArray(nodesConfig) || nodesConfig.length === 0) problems.push("registry-mirrors:nodes: must be a non-empty list of nodes");
+
+/**
+ * Credentials are made secret field by field, whatever the config says: the password of `--secret --path`
+ * config arrives here decrypted (requireObject), and a plain-text one must not reach the state either. Every
+ * other field stays plain, so `pulumi preview --diff` stays readable (the component keeps secret files on stdin).
+ */
+function mirrorArgs(m: MirrorConfig): MirrorArgs {
+  return {
+    ...m,
+    endpoints: (m.endpoints ?? []).map((e) => ({
+      ...e,
+      ...(e.auth ? { auth: { username: e.auth.username, password: pulumi.secret(e.auth.password) } } : {}),
+      ...(e.clientKey !== undefined ? { clientKey: pulumi.secret(e.clientKey) } : {}),
+      ...(e.headers ? { headers: Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k, pulumi.secret(v)])) } : {}),
+    })),
+  };
+}
+
+/** A default key for every node without its own: `pulumi config set --secret registry-mirrors:privateKey < key`. */
+const defaultKey = config.getSecret("privateKey");
+const defaultKeyPath = config.get("privateKeyPath");
+
+function readKey(file: string, where: string): string | undefined {
+  const p = path.resolve(file.replace(/^~(?=\/|$)/, os.homedir()));
+  try {
+    return fs.readFileSync(p, "utf8");
+  } catch (e) {
+    problems.push(`${where}: cannot read ${p}: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
+  const where = `registry-mirrors:nodes[${i}]`;
+  if (!n || typeof n !== "object") {
+    problems.push(`${where}: must be an object { name, host, … }`);
+    return undefined;
+  }
+  if (typeof n.name !== "string" || n.name === "") problems.push(`${where}.name: required`);
+  if (typeof n.host !== "string" || n.host === "") problems.push(`${where}.host: required`);
+  let privateKey: pulumi.Input<string> | undefined;
+  if (n.privateKey !== undefined) privateKey = pulumi.secret(n.privateKey);
+  else if (n.privateKeyPath !== undefined) privateKey = readKey(n.privateKeyPath, `${where}.privateKeyPath`);
+  else if (defaultKey !== undefined) privateKey = defaultKey;
+  else if (defaultKeyPath !== undefined) privateKey = readKey(defaultKeyPath, "registry-mirrors:privateKeyPath");
+  if (n.hostKey === undefined) {
+    pulumi.log.warn(`${where} (${n.name}): no hostKey: the node's SSH host key is not checked. Pin it with ` +
+      `pulumi config set --path 'nodes[${i}].hostKey' "ssh-ed25519 AAAA…"`);
+  }
+  return {
+    name: n.name,
+    connection: {
+      host: n.host,
+      ...(n.port !== undefined ? { port: Number(n.port) } : {}),
+      ...(n.user !== undefined ? { user: n.user } : {}),
+      ...(privateKey !== undefined ? { privateKey: pulumi.secret(privateKey) } : {}),
+      ...(n.hostKey !== undefined ? { hostKey: n.hostKey } : {}),
+      ...(n.dialErrorLimit !== undefined ? { dialErrorLimit: Number(n.dialErrorLimit) } : {}),
+      ...(n.perDialTimeout !== undefined ? { perDialTimeout: Number(n.perDialTimeout) } : {}),
+    },
+    ...(n.runtime !== undefined ? { runtime: n.runtime } : {}),
+    ...(n.sudo !== undefined ? { sudo: n.sudo } : {}),
+    ...(n.paths !== undefined ? { paths: n.paths } : {}),
+    ...(n.legacy !== undefined ? { legacy: n.legacy } : {}),
+  };
+}
+
+const nodes = (Array.isArray(nodesConfig) ? nodesConfig : []).map(nodeArgs);
+const verify = config.get("verify");
+if (verify !== undefined && verify !== "onChange" && verify !== "always") problems.push(`registry-mirrors:verify: "onChange" or "always", not ${JSON.stringify(verify)}`);
+if (problems.length > 0) {
+  throw new Error(`registry-mirrors: the stack configuration has ${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
+}
+
+const args: RegistryMirrorsArgs = {
+  mirrors: mirrorsConfig.map(mirrorArgs),
+  nodes: nodes as MirrorNodeArgs[],
+  rollout: config.getObject<RegistryMirrorsArgs["rollout"]>("rollout"),
+  verify: verify as RegistryMirrorsArgs["verify"],
+  legacy: config.get("legacy") as RegistryMirrorsArgs["legacy"],
+  healthTimeoutSeconds: config.getNumber("healthTimeoutSeconds"),
+};
+
+const mirrors = new RegistryMirrors(config.get("name") ?? "mirrors", args);
+
+/** Per node: runtime and version seen, files written, restart/reload, verification. */
+export const reports = mirrors.reports;
