@@ -1,0 +1,237 @@
+/**
+ * End to end with the real engine: the root program (Pulumi.yaml → program/, config-driven) run by the real
+ * `pulumi` CLI 3.248.0 + the Node.js language host 3.68.0 + the pulumi-resource-command 1.2.1 STAND-IN
+ * (tools/command-provider), offline with a file backend, against lab nodes:
+ * node1 containerd 1.6 root · node2 containerd 2.x root · node3 CRI-O-style root · node4 containerd 1.6 as the
+ * `lab` user through sudo · node5 containerd 1.6 root (added later; its first restart fails once).
+ *
+ * One lab and one stack for the whole file; the tests run in order and build on each other.
+ */
+import * as fs from "fs";
+import { startLab, type Lab, type NodeDescription } from "../lab";
+import { labNodeConfig, missingTools, ProgramStack, type RunResult } from "./stack";
+
+jest.setTimeout(600_000);
+
+const missing = missingTools();
+const maybe = missing.length === 0 ? describe : describe.skip;
+if (missing.length > 0) process.stdout.write(`SKIP test/e2e/engine.test.ts: missing ${missing.join(", ")} (run scripts/tools.sh)\n`);
+
+const FIRST = ["node1", "node2", "node3", "node4"];
+const CONTAINERD = ["node1", "node2", "node4", "node5"];
+const CONFIG_TOML = "/etc/containerd/config.toml";
+const CRIO_DROP_IN = "/etc/containers/registries.conf.d/99-registry-mirrors.conf";
+const hostsToml = (upstream: string) => `/etc/containerd/certs.d/${upstream}/hosts.toml`;
+
+interface Report { node: string; runtime: { kind: string; version?: string }; written: string[]; action: string; verification: string }
+
+maybe("the root program through the real pulumi CLI on lab nodes", () => {
+  let lab: Lab;
+  let stack: ProgramStack;
+  const timings: [string, number][] = [];
+  const before: Record<string, string | undefined> = {};
+  let nodes: Record<string, Record<string, unknown>> = {};
+  let mirrors: Record<string, unknown>[] = [];
+  const secrets: Record<string, string> = {};
+  const extra: Record<string, unknown> = { healthTimeoutSeconds: 10 };
+  let destroyed = false;
+
+  const sessions = (names: string[]) => Object.fromEntries(names.map((n) => [n, lab.sshSessionCount(n)]));
+  const restarts = (names: string[]) => Object.fromEntries(names.map((n) => [n, lab.restartCount(n)]));
+  const timed = (what: string, r: RunResult) => {
+    timings.push([what, r.ms]);
+    process.stdout.write(`TIMING ${what}: ${r.ms} ms\n`);
+    return r;
+  };
+  const configure = (names: string[]) =>
+    stack.configure({ mirrors, nodes: names.map((n) => nodes[n]), ...extra }, secrets);
+  /** The lines of `out` that belong to resource `name` (from its header to the next resource header). */
+  const section = (out: string, name: string): string => {
+    const lines = out.split("\n");
+    const start = lines.findIndex((l) => l.includes(`::${name}]`));
+    if (start < 0) return "";
+    const end = lines.findIndex((l, i) => i > start + 1 && /^\s*[~+\-]?\s*\S+:\S+:\S+: \(/.test(l));
+    return lines.slice(start, end < 0 ? undefined : end).join("\n");
+  };
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    lab = await startLab({
+      nodes: [
+        { name: "node1", runtime: "containerd" },
+        { name: "node2", runtime: "containerd2" },
+        { name: "node3", runtime: "crio" },
+        { name: "node4", runtime: "containerd", user: "lab", sudo: "nopasswd" },
+        { name: "node5", runtime: "containerd" },
+      ],
+      waitForOtherLabMs: 900_000,
+    });
+    process.stdout.write(`TIMING lab start (incl. waiting for another lab): ${Date.now() - t0} ms\n`);
+    const d = lab.describe();
+    nodes = Object.fromEntries(d.nodes.map((n: NodeDescription) => [n.name, labNodeConfig(n)]));
+    for (const n of CONTAINERD) before[n] = lab.tryReadNodeFile(n, CONFIG_TOML);
+    const mirror = lab.registry("mirror").url;
+    mirrors = [
+      { upstream: "docker.io", endpoints: [{ url: mirror }] },
+      { upstream: "gcr.io", endpoints: [{ url: mirror }], fallback: false },
+    ];
+    stack = new ProgramStack(`e2e${process.pid}`);
+    await stack.init();
+    await configure(FIRST);
+  });
+
+  afterAll(async () => {
+    if (timings.length > 0) process.stdout.write(`TIMINGS\n${timings.map(([w, ms]) => `  ${w.padEnd(58)} ${String(ms).padStart(7)} ms`).join("\n")}\n`);
+    await stack?.dispose({ keepDir: process.env.REGMIRROR_KEEP_STACK === "1" }).catch(() => undefined);
+    await lab?.upstreamUp().catch(() => undefined);
+    await lab?.stop();
+  });
+
+  test("first pulumi up provisions node1..node4; a pull goes through the mirror", async () => {
+    const r = timed("first pulumi up (4 nodes, with preview)", await stack.run(["up", "--yes"]));
+    expect(r.out).toMatch(/10 created/);
+    const reports = await stack.reports<Record<string, Report>>();
+    expect(Object.keys(reports).sort()).toEqual(FIRST);
+    expect(reports.node1).toMatchObject({ runtime: { kind: "containerd", version: "1.6.20" }, action: "restart", verification: "ok" });
+    expect(reports.node2.runtime.version).toMatch(/^2\./);
+    expect(reports.node3).toMatchObject({ runtime: { kind: "cri-o" }, action: "reload", verification: "ok" });
+    expect(reports.node4).toMatchObject({ runtime: { kind: "containerd" }, action: "restart", verification: "ok" });
+    for (const n of ["node1", "node2", "node4"]) expect(lab.tryReadNodeFile(n, hostsToml("docker.io"))).toContain(lab.registry("mirror").url);
+    expect(lab.tryReadNodeFile("node3", CRIO_DROP_IN)).toContain(lab.registry("mirror").host);
+
+    const image = await lab.pushImage("library/e2e");
+    const from = lab.requestCount("mirror");
+    await lab.upstreamDown();
+    try {
+      expect((await lab.criPull("node2", image.ref)).repoDigest).toContain(image.digest);
+    } finally {
+      await lab.upstreamUp();
+    }
+    expect(lab.requestsFor("mirror", image.repo, { from }).length).toBeGreaterThan(0);
+  });
+
+  test("an immediate second pulumi up reports no changes and opens no SSH session", async () => {
+    const s0 = sessions(FIRST);
+    const r0 = restarts(FIRST);
+    const up = timed("no-op pulumi up --expect-no-changes (with preview)", await stack.run(["up", "--yes", "--expect-no-changes"]));
+    expect(up.out).toMatch(/10 unchanged/);
+    const fast = timed("no-op pulumi up --skip-preview", await stack.run(["up", "--yes", "--skip-preview", "--expect-no-changes"]));
+    expect(fast.out).toMatch(/10 unchanged/);
+    timed("no-op pulumi preview --expect-no-changes", await stack.run(["preview", "--expect-no-changes"]));
+    expect(sessions(FIRST)).toEqual(s0);
+    expect(restarts(FIRST)).toEqual(r0);
+  });
+
+  test("pulumi preview --diff of a changed mirror shows the new hosts.toml lines per node, runs nothing", async () => {
+    const ns = lab.registry("ns-mirror");
+    // docker.io gets the namespaced mirror first (override_path), the plain mirror second.
+    mirrors = [
+      { upstream: "docker.io", endpoints: [{ url: ns.url }, { url: lab.registry("mirror").url }] },
+      { upstream: "gcr.io", endpoints: [{ url: lab.registry("mirror").url }], fallback: false },
+    ];
+    await configure(FIRST);
+    const s0 = sessions(FIRST);
+    const r = timed("pulumi preview --diff (mirrors change, 4 nodes)", await stack.run(["preview", "--diff"]));
+    expect(sessions(FIRST)).toEqual(s0);
+    for (const n of ["node1", "node2", "node4"]) {
+      const s = section(r.out, `mirrors-${n}-apply`);
+      expect(s).toMatch(/~ command:remote:Command: \(update\)/);
+      // The added lines of docker.io's hosts.toml, readable (not [secret], not [unknown], not base64).
+      expect(s).toContain(`[host."${ns.url}"]`);
+      expect(s).toContain("override_path = true");
+      expect(s).not.toMatch(/create\s*:\s*\[(secret|unknown)\]/);
+    }
+    const crio = section(r.out, "mirrors-node3-apply");
+    expect(crio).toMatch(/~ command:remote:Command: \(update\)/);
+    expect(crio).toContain(`location = "${ns.host}/test-namespace"`);
+    // Nothing but the apply commands (and, through their triggers, the reads) changes.
+    expect(r.out).not.toMatch(/mirrors-node\d-apply[^\n]*\n[^\n]*\(replace\)/);
+  });
+
+  test("a mirrors-only change: pulumi up rewrites hosts.toml, restarts no runtime, two SSH sessions per node at most", async () => {
+    const s0 = sessions(FIRST);
+    const r0 = restarts(FIRST);
+    const r = timed("pulumi up, mirrors-only change (4 nodes)", await stack.run(["up", "--yes", "--skip-preview"]));
+    expect(r.out).not.toMatch(/error:/);
+    const ns = lab.registry("ns-mirror");
+    for (const n of ["node1", "node2", "node4"]) expect(lab.tryReadNodeFile(n, hostsToml("docker.io"))).toContain(`[host."${ns.url}"]`);
+    expect(restarts(FIRST)).toEqual(r0);
+    const s1 = sessions(FIRST);
+    for (const n of FIRST) expect(s1[n] - s0[n]).toBeGreaterThan(0);
+    for (const n of FIRST) expect(s1[n] - s0[n]).toBeLessThanOrEqual(2);
+    const reports = await stack.reports<Record<string, Report>>();
+    for (const n of ["node1", "node2", "node4"]) expect(reports[n].action).toBe("none");
+    expect(reports.node3.action).toBe("reload");
+  });
+
+  test("a credential set and then rotated as secret config stays out of the state and the CLI output", async () => {
+    const auth = lab.registry("auth-mirror");
+    const rotated = `rotated-${process.pid}-Zq9x`;
+    const b64 = (pw: string) => Buffer.from(`${auth.username}:${pw}`).toString("base64");
+    mirrors = [
+      ...mirrors,
+      { upstream: "quay.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username } }], fallback: false },
+    ];
+    const pwPath = `mirrors[${mirrors.length - 1}].endpoints[0].auth.password`;
+    secrets[pwPath] = auth.password!;
+    await configure(FIRST);
+    expect(fs.readFileSync(stack.configFile, "utf8")).not.toContain(auth.password);
+    const add = timed("pulumi up, auth mirror added (4 nodes)", await stack.run(["up", "--yes", "--skip-preview"]));
+    expect(add.out).not.toMatch(/error:/);
+    expect(lab.tryReadNodeFile("node1", hostsToml("quay.io"))).toContain(b64(auth.password!));
+
+    secrets[pwPath] = rotated;
+    await configure(FIRST);
+    const diff = timed("pulumi preview --diff, credential rotated", await stack.run(["preview", "--diff"]));
+    expect(diff.out).toMatch(/mirrors-node1-apply/); // the change is visible as a change…
+    const rot = timed("pulumi up, credential rotated (4 nodes)", await stack.run(["up", "--yes", "--skip-preview"]));
+    expect(rot.out).not.toMatch(/error:/);
+    expect(lab.tryReadNodeFile("node1", hostsToml("quay.io"))).toContain(b64(rotated)); // …and reaches the node
+
+    const state = await stack.exportState();
+    const stateAll = await stack.run(["stack", "export", "--show-secrets"]);
+    expect(stateAll.stdout).toContain(b64(rotated)); // the check below is not vacuous: the value is in the state, encrypted
+    for (const secret of [auth.password!, rotated, b64(auth.password!), b64(rotated)]) {
+      expect(state).not.toContain(secret);
+      for (const out of stack.outputs.filter((o) => !o.startsWith("$ pulumi stack export --show-secrets"))) expect(out).not.toContain(secret);
+    }
+  });
+
+  test("fault through the engine: node5 added whose runtime fails to restart → up fails naming node5, previous files restored", async () => {
+    const s0 = sessions(FIRST);
+    lab.failNextRestart("node5");
+    await configure([...FIRST, "node5"]);
+    const r = timed("pulumi up, node5 added, restart fails (expected failure)", await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true }));
+    expect(r.out).toMatch(/node node5/);
+    expect(r.out).toMatch(/previous files were restored/);
+    expect(lab.tryReadNodeFile("node5", CONFIG_TOML)).toBe(before.node5);
+    expect(lab.nodeFileExists("node5", hostsToml("docker.io"))).toBe(false);
+    expect(await lab.runtimeState("node5")).toBe("active");
+    expect(sessions(FIRST)).toEqual(s0);
+  });
+
+  test("a node added to the config is provisioned without touching the others", async () => {
+    const s0 = sessions(FIRST);
+    const r0 = restarts(FIRST);
+    const r = timed("pulumi up, node5 added (retry)", await stack.run(["up", "--yes", "--skip-preview"]));
+    expect(r.out).not.toMatch(/error:/);
+    const reports = await stack.reports<Record<string, Report>>();
+    expect(reports.node5).toMatchObject({ action: "restart", verification: "ok" });
+    expect(lab.tryReadNodeFile("node5", hostsToml("docker.io"))).toContain(lab.registry("ns-mirror").url);
+    expect(sessions(FIRST)).toEqual(s0);
+    expect(restarts(FIRST)).toEqual(r0);
+  });
+
+  test("pulumi destroy restores every node's previous config.toml bytes and removes what it wrote", async () => {
+    const r = timed("pulumi destroy (5 nodes)", await stack.run(["destroy", "--yes", "--skip-preview"]));
+    destroyed = true;
+    expect(r.out).not.toMatch(/error:/);
+    for (const n of CONTAINERD) {
+      expect(lab.tryReadNodeFile(n, CONFIG_TOML)).toBe(before[n]);
+      expect(lab.nodeFileExists(n, hostsToml("docker.io"))).toBe(false);
+      expect(lab.nodeFileExists(n, hostsToml("quay.io"))).toBe(false);
+    }
+    expect(lab.nodeFileExists("node3", CRIO_DROP_IN)).toBe(false);
+    expect(destroyed).toBe(true);
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * A throw-away stack of the root program (Pulumi.yaml → program/) driven through the real `pulumi` CLI, fully
+ * offline: its own PULUMI_HOME, a file backend and a passphrase in a temp dir. The project is a copy of the root
+ * Pulumi.yaml whose `main` points at the repository's program/ by absolute path, so the stack's config file
+ * (Pulumi.<stack>.yaml) lives in the temp dir and nothing is written into the repository.
+ *
+ * Used by test/e2e/engine.test.ts and demo/run.ts.
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import type { NodeDescription } from "../lab";
+
+export const ROOT = path.resolve(__dirname, "../..");
+export const BIN = path.join(ROOT, ".tools/bin");
+export const PULUMI = path.join(BIN, "pulumi");
+
+/** Everything the engine needs to run the root program here (missing → the caller skips or builds them). */
+export function missingTools(): string[] {
+  return [PULUMI, path.join(BIN, "pulumi-language-nodejs"), path.join(BIN, "pulumi-resource-command")].filter((f) => !fs.existsSync(f));
+}
+
+export interface RunResult {
+  code: number;
+  /** stdout + stderr. */
+  out: string;
+  stdout: string;
+  ms: number;
+}
+
+/** Stack config of the program, as plain JSON (keys without the `registry-mirrors:` prefix). */
+export type ProgramConfig = Record<string, unknown>;
+
+/** A lab node as a `registry-mirrors:nodes` entry (runtime given, so previews show every file). */
+export function labNodeConfig(d: NodeDescription, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: d.name,
+    host: d.host,
+    port: d.port,
+    user: d.user,
+    privateKeyPath: d.privateKeyPath,
+    hostKey: d.hostKey,
+    runtime: d.runtime === "crio" ? "cri-o" : "containerd",
+    dialErrorLimit: 1,
+    perDialTimeout: 5,
+    ...extra,
+  };
+}
+
+export class ProgramStack {
+  readonly dir: string;
+  readonly project: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** Every CLI output so far (for "the secret never appears in any output" checks). */
+  readonly outputs: string[] = [];
+  private salt = "";
+
+  constructor(readonly stack: string, opts: { dir?: string; log?: (s: string) => void } = {}) {
+    this.dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "regmirror-stack-"));
+    this.project = path.join(this.dir, "project");
+    fs.mkdirSync(this.project, { recursive: true });
+    fs.mkdirSync(path.join(this.dir, "state"), { recursive: true });
+    const rootYaml = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+    const main = rootYaml.match(/^main:\s*(\S+)\s*$/m)?.[1] ?? "program/";
+    fs.writeFileSync(path.join(this.project, "Pulumi.yaml"), rootYaml.replace(/^main:.*$/m, `main: ${path.join(ROOT, main)}/`));
+    this.env = {
+      ...process.env,
+      PATH: `${BIN}:${process.env.PATH}`,
+      PULUMI_BACKEND_URL: `file://${this.dir}/state`,
+      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+      PULUMI_HOME: path.join(this.dir, "home"),
+      PULUMI_SKIP_UPDATE_CHECK: "1",
+      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    };
+    delete this.env.PULUMI_ACCESS_TOKEN;
+    delete this.env.PULUMI_CONFIG;
+  }
+
+  get configFile(): string {
+    return path.join(this.project, `Pulumi.${this.stack}.yaml`);
+  }
+
+  /** Runs `pulumi ARGS`; rejects unless it exits 0 (or, with `expectFailure`, unless it fails). */
+  run(args: string[], opts: { expectFailure?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const t0 = Date.now();
+      execFile(
+        PULUMI,
+        [...args, "--non-interactive", "--color=never"],
+        { cwd: this.project, env: this.env, maxBuffer: 256 << 20, timeout: opts.timeoutMs ?? 600_000, killSignal: "SIGINT" },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+          const r = { code, out: stdout + stderr, stdout, ms: Date.now() - t0 };
+          this.outputs.push(`$ pulumi ${args.join(" ")}\n${r.out}`);
+          if ((code !== 0) !== (opts.expectFailure ?? false)) {
+            reject(new Error(`pulumi ${args.join(" ")} exited ${code} after ${r.ms} ms:\n${r.out}`));
+          } else resolve(r);
+        },
+      );
+    });
+  }
+
+  /** `pulumi stack init`; remembers the passphrase salt so the config file can be rewritten as a whole. */
+  async init(): Promise<void> {
+    await this.run(["stack", "init", this.stack]);
+    this.salt = fs.readFileSync(this.configFile, "utf8").match(/^encryptionsalt:\s*(\S+)\s*$/m)?.[1] ?? "";
+  }
+
+  /**
+   * Replaces the stack's whole configuration: `plain` is written as JSON (valid YAML) under `registry-mirrors:`,
+   * then every entry of `secrets` (config path → value) is set with `pulumi config set --secret --path`, exactly
+   * as a user would.
+   */
+  async configure(plain: ProgramConfig, secrets: Record<string, string> = {}): Promise<void> {
+    const config = Object.fromEntries(Object.entries(plain).filter(([, v]) => v !== undefined).map(([k, v]) => [`registry-mirrors:${k}`, v]));
+    fs.writeFileSync(this.configFile, JSON.stringify({ ...(this.salt ? { encryptionsalt: this.salt } : {}), config }, null, 2) + "\n");
+    for (const [key, value] of Object.entries(secrets)) {
+      await this.run(["config", "set", "--secret", "--path", `registry-mirrors:${key}`, "--", value]);
+    }
+  }
+
+  /** `pulumi stack output reports` as JSON. */
+  async reports<T = Record<string, unknown>>(): Promise<T> {
+    const r = await this.run(["stack", "output", "reports", "--json"]);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** `pulumi stack export` text. */
+  async exportState(): Promise<string> {
+    return (await this.run(["stack", "export"])).stdout;
+  }
+
+  /** Destroys what is left (best effort), removes the stack and the temp dir. */
+  async dispose(opts: { keepDir?: boolean } = {}): Promise<void> {
+    await this.run(["destroy", "--yes", "--skip-preview"]).catch(() => undefined);
+    await this.run(["stack", "rm", "--yes", "--force"]).catch(() => undefined);
+    if (!opts.keepDir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
