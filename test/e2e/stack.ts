@@ -93,9 +93,11 @@ export class ProgramStack {
         (err, stdout, stderr) => {
           const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
           const r = { code, out: stdout + stderr, stdout, ms: Date.now() - t0 };
-          this.outputs.push(`$ pulumi ${args.join(" ")}\n${r.out}`);
+          // The command line of `config set --secret` holds the secret: never recorded or printed.
+          const shown = args.includes("--secret") ? [...args.slice(0, -1), "[secret]"] : args;
+          this.outputs.push(`$ pulumi ${shown.join(" ")}\n${r.out}`);
           if ((code !== 0) !== (opts.expectFailure ?? false)) {
-            reject(new Error(`pulumi ${args.join(" ")} exited ${code} after ${r.ms} ms:\n${r.out}`));
+            reject(new Error(`pulumi ${shown.join(" ")} exited ${code} after ${r.ms} ms:\n${r.out}`));
           } else resolve(r);
         },
       );
