@@ -1,0 +1,98 @@
+/**
+ * Runs a command and samples /proc every 100 ms for its process tree (the command and all its descendants that
+ * are still attached to it).
+ *
+ * - peakTreeRssKb: the largest sum of VmRSS over the tree at one sample (pulumi CLI + language host + the Node.js
+ *   program + the command provider + its ssh children; for Ansible: ansible-playbook + its forks + ssh). RSS sums
+ *   count shared pages once per process, so this over-states the real footprint a little.
+ * - peakProgramRssKb: the largest VmRSS of a single `node` process in the tree — for Pulumi, the Node.js process
+ *   that runs the program (@pulumi/pulumi's cmd/run under pulumi-language-nodejs); for Ansible, the largest
+ *   single python process (ansible-playbook itself in practice).
+ * Processes that detach (ssh ControlPersist masters) leave the tree and are not counted.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+
+export interface Measured {
+  code: number;
+  output: string;
+  wallMs: number;
+  peakTreeRssKb: number;
+  peakProgramRssKb: number;
+  peakProcs: number;
+}
+
+interface Proc { pid: number; ppid: number; comm: string; rssKb: number }
+
+function snapshot(): Map<number, Proc[]> {
+  const children = new Map<number, Proc[]>();
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const f = stat.slice(close + 2).split(" ");
+    // fields after comm: state(0) ppid(1) … rss is field 24 overall → index 21 here (pages)
+    const p: Proc = { pid: Number(e), ppid: Number(f[1]), comm, rssKb: (Number(f[21]) * 4096) / 1024 };
+    const list = children.get(p.ppid) ?? [];
+    list.push(p);
+    children.set(p.ppid, list);
+  }
+  return children;
+}
+
+function tree(root: number, children: Map<number, Proc[]>): Proc[] {
+  const out: Proc[] = [];
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      stack.push(c.pid);
+    }
+  }
+  return out;
+}
+
+function rssOf(pid: number): number {
+  try {
+    const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function runMeasured(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }, intervalMs = 100): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => chunks.push(b));
+    child.stderr.on("data", (b: Buffer) => chunks.push(b));
+    let peakTree = 0, peakProgram = 0, peakProcs = 0;
+    const sample = () => {
+      if (!child.pid) return;
+      const procs = [{ pid: child.pid, comm: "", ppid: 0, rssKb: rssOf(child.pid) }, ...tree(child.pid, snapshot())];
+      const total = procs.reduce((a, p) => a + p.rssKb, 0);
+      peakTree = Math.max(peakTree, total);
+      peakProcs = Math.max(peakProcs, procs.length);
+      for (const p of procs) if (p.comm === "node" || p.comm.startsWith("python") || p.comm.startsWith("ansible")) peakProgram = Math.max(peakProgram, p.rssKb);
+    };
+    const timer = setInterval(sample, intervalMs);
+    sample();
+    child.on("error", (e) => {
+      clearInterval(timer);
+      reject(e);
+    });
+    child.on("close", (code) => {
+      clearInterval(timer);
+      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString("utf8"), wallMs: Number(process.hrtime.bigint() - t0) / 1e6, peakTreeRssKb: peakTree, peakProgramRssKb: peakProgram, peakProcs });
+    });
+  });
+}
