@@ -29,8 +29,8 @@ export interface BenchResults {
 
 const PHASES: RunRecord["phase"][] = ["first", "noop", "change"];
 const PHASE_NAME: Record<RunRecord["phase"], string> = { first: "first install", noop: "no-op re-run", change: "mirrors-only change" };
-const TOOLS = ["pulumi", "ansible", "ansible-pipelining"];
-const TOOL_NAME: Record<string, string> = { pulumi: "RegistryMirrors (pulumi up)", ansible: "Ansible, Debian defaults", "ansible-pipelining": "Ansible, pipelining=True" };
+const TOOLS = ["pulumi", "pulumi-staged", "ansible", "ansible-pipelining"];
+const TOOL_NAME: Record<string, string> = { pulumi: "RegistryMirrors (pulumi up)", "pulumi-staged": "RegistryMirrors, maxParallelRestarts 1", ansible: "Ansible, Debian defaults", "ansible-pipelining": "Ansible, pipelining=True" };
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;

@@ -9,6 +9,7 @@
  * For every run: wall time, SSH connections ("Accepted publickey") and SSH session channels ("Starting session")
  * per node from each node's sshd log, runtime restarts per node (lab systemctl log), peak memory (see memory.ts).
  *
+ * Once per size (N > 1), the first install also runs with the default rollout (maxParallelRestarts 1).
  * Environment: BENCH_SIZES (default "1,5,20"), BENCH_REPS (default 3), BENCH_NOOP_REPS (extra no-ops per rep,
  * default 1), BENCH_PIPELINING_REPS (default 1, 0 = skip the pipelining variant), BENCH_KEEP=1 (keep temp dir).
  * Not a test: nothing here asserts a timing; a run fails only when a tool did not do the job.
@@ -332,6 +333,18 @@ async function benchSize(n: number, tmpRoot: string, program: string): Promise<S
       ours.writeSpec(ms.v2);
       runs.push(await measure(lab, d, "pulumi", "change", rep, () => ours.up(), check(ms.v2)));
       ours.pulumi(["stack", "rm", "--yes", "--force"]);
+
+      // ours with the default rollout (maxParallelRestarts 1: one restart at a time), first install only
+      if (rep === 1 && n > 1) {
+        await resetNodes(lab, d, original);
+        const staged = new PulumiSide(path.join(sizeDir, "pulumi-staged"), d, 1);
+        fs.mkdirSync(staged.tmp, { recursive: true });
+        fs.symlinkSync(program, staged.prog);
+        staged.pulumi(["stack", "init", `bench-n${n}-staged`]);
+        staged.writeSpec(ms.v1);
+        runs.push(await measure(lab, d, "pulumi-staged", "first", rep, () => staged.up(), check(ms.v1)));
+        staged.pulumi(["stack", "rm", "--yes", "--force"]);
+      }
 
       // Ansible, Debian defaults
       await resetNodes(lab, d, original);
