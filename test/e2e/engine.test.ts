@@ -48,9 +48,11 @@ maybe("the root program through the real pulumi CLI on lab nodes", () => {
   /** The lines of `out` that belong to resource `name` (from its header to the next resource header). */
   const section = (out: string, name: string): string => {
     const lines = out.split("\n");
-    const start = lines.findIndex((l) => l.includes(`::${name}]`));
-    if (start < 0) return "";
-    const end = lines.findIndex((l, i) => i > start + 1 && /^\s*[~+\-]?\s*\S+:\S+:\S+: \(/.test(l));
+    // `~ command:remote:Command: (update)` comes on the line before `[urn=…::name]`.
+    const urn = lines.findIndex((l) => l.includes(`::${name}]`));
+    if (urn < 0) return "";
+    const start = Math.max(0, urn - 1);
+    const end = lines.findIndex((l, i) => i > urn && /^\s*[~+\-]?\s*\S+:\S+:\S+: \(/.test(l));
     return lines.slice(start, end < 0 ? undefined : end).join("\n");
   };
 

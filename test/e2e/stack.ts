@@ -88,7 +88,10 @@ export class ProgramStack {
       const t0 = Date.now();
       execFile(
         PULUMI,
-        [...args, "--non-interactive", "--color=never"],
+        // The common flags go before a `--` (after it they would be positional arguments).
+        args.includes("--")
+          ? [...args.slice(0, args.indexOf("--")), "--non-interactive", "--color=never", ...args.slice(args.indexOf("--"))]
+          : [...args, "--non-interactive", "--color=never"],
         { cwd: this.project, env: this.env, maxBuffer: 256 << 20, timeout: opts.timeoutMs ?? 600_000, killSignal: "SIGINT" },
         (err, stdout, stderr) => {
           const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
