@@ -59,6 +59,7 @@ export class ForkedDriver {
         await this.hooks.beforeExec?.(msg.resource, msg.operation);
         child.send({ answer: msg.id });
       });
+      child.send(request);
       child.on("exit", (code) => {
         clearTimeout(timer);
         reject(new Error(`driver child exited with ${code} before answering`));
