@@ -17,7 +17,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { RegistryMirrors, type MirrorArgs, type MirrorNodeArgs, type RegistryMirrorsArgs } from "../src";
+import { RegistryMirrors, RegistryMirrorsError, validateMirrors, type Mirror, type MirrorArgs, type MirrorNodeArgs, type RegistryMirrorsArgs } from "../src";
 
 const config = new pulumi.Config("registry-mirrors");
 
@@ -64,6 +64,13 @@ const mirrorsConfig = config.requireObject<MirrorConfig[]>("mirrors");
 const nodesConfig = config.requireObject<NodeConfig[]>("nodes");
 if (!Array.isArray(mirrorsConfig)) problems.push("registry-mirrors:mirrors: must be a list of mirrors");
 if (!Array.isArray(nodesConfig) || nodesConfig.length === 0) problems.push("registry-mirrors:nodes: must be a non-empty list of nodes");
+// The config is plain data: validate it here, so a mistake is one clear message before any resource exists.
+try {
+  if (Array.isArray(mirrorsConfig)) validateMirrors(mirrorsConfig as Mirror[]);
+} catch (e) {
+  if (!(e instanceof RegistryMirrorsError)) throw e;
+  problems.push(...e.problems.map((p) => `registry-mirrors:${p.path}: ${p.message}`));
+}
 
 /**
  * Credentials are made secret field by field, whatever the config says: the password of `--secret --path`
@@ -135,7 +142,8 @@ const nodes = (Array.isArray(nodesConfig) ? nodesConfig : []).map(nodeArgs);
 const verify = config.get("verify");
 if (verify !== undefined && verify !== "onChange" && verify !== "always") problems.push(`registry-mirrors:verify: "onChange" or "always", not ${JSON.stringify(verify)}`);
 if (problems.length > 0) {
-  throw new Error(`registry-mirrors: the stack configuration has ${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
+  // RunError: printed without a stack trace.
+  throw new pulumi.RunError(`registry-mirrors: the stack configuration has ${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
 }
 
 const args: RegistryMirrorsArgs = {
