@@ -130,6 +130,29 @@ describe("lifecycle on containerd 1.6, 2.x, CRI-O-style, root and sudo nodes", (
   });
 });
 
+describe("verify: always", () => {
+  it("re-reads every node on every run and fails when a file drifted", async () => {
+    const driver = new ForkedDriver();
+    const mirrors = mirrorsFor(lab.registry("mirror").url);
+    const nodes = [nodeArgs("node2")];
+    expect((await up(driver, mirrors, nodes, { verify: "always" })).errors).toEqual([]);
+    // The first re-read sees config.toml already right, so the apply's stdin (what depends on the read) changes
+    // once and the apply runs again, writing nothing; from then on a run is the read alone.
+    const settle = await up(driver, mirrors, nodes, { verify: "always" });
+    expect(settle.errors).toEqual([]);
+    expect((settle.value as Record<string, NodeReport>).node2.written).toEqual([]);
+    const s0 = lab.sshSessionCount("node2");
+    const again = await up(driver, mirrors, nodes, { verify: "always" });
+    expect(again.errors).toEqual([]);
+    // One session: the read. Nothing changed, so no apply.
+    expect(lab.sshSessionCount("node2") - s0).toBe(1);
+    await lab.nsExecOk("node2", "echo '# hand edit' >> /etc/containerd/certs.d/docker.io/hosts.toml");
+    const drifted = await up(driver, mirrors, nodes, { verify: "always" });
+    expect(drifted.message).toMatch(/node node2: step verify: files changed on the node since registry-mirrors wrote them:\n  \/etc\/containerd\/certs.d\/docker.io\/hosts.toml/);
+    await driver.destroy();
+  });
+});
+
 describe("faults", () => {
   const mirror = () => lab.registry("mirror").url;
 
