@@ -5,9 +5,12 @@
  * - peakTreeRssKb: the largest sum of VmRSS over the tree at one sample (pulumi CLI + language host + the Node.js
  *   program + the command provider + its ssh children; for Ansible: ansible-playbook + its forks + ssh). RSS sums
  *   count shared pages once per process, so this over-states the real footprint a little.
- * - peakProgramRssKb: the largest VmRSS of a single `node` process in the tree — for Pulumi, the Node.js process
- *   that runs the program (@pulumi/pulumi's cmd/run under pulumi-language-nodejs); for Ansible, the largest
- *   single python process (ansible-playbook itself in practice).
+ * - peakProgramRssKb: the peak VmRSS of the Node.js process that runs the Pulumi program (command line with
+ *   `@pulumi/pulumi/cmd/run`, under pulumi-language-nodejs); for Ansible, of the ansible-playbook controller
+ *   process itself (the command we start).
+ * - peakByRoleKb: per role, the peak of the role's RSS sum at one sample: `program`, `provider` (the command
+ *   provider stand-in, a Node.js process), `engine` (pulumi CLI + language host), `ssh` (ssh clients),
+ *   `controller` / `forks` (ansible-playbook and its worker processes), `other`.
  * Processes that detach (ssh ControlPersist masters) leave the tree and are not counted.
  */
 import { spawn } from "child_process";
@@ -20,6 +23,7 @@ export interface Measured {
   peakTreeRssKb: number;
   peakProgramRssKb: number;
   peakProcs: number;
+  peakByRoleKb: Record<string, number>;
 }
 
 interface Proc { pid: number; ppid: number; comm: string; rssKb: number }
@@ -59,6 +63,37 @@ function tree(root: number, children: Map<number, Proc[]>): Proc[] {
   return out;
 }
 
+function commOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+function cmdlineOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
+  }
+}
+
+const cmdlines = new Map<number, string>();
+function role(p: Proc, rootPid: number): string {
+  if (p.pid === rootPid) return p.comm.startsWith("ansible") ? "controller" : "engine";
+  if (p.comm === "ssh") return "ssh";
+  if (p.comm.startsWith("ansible")) return "forks";
+  if (p.comm.startsWith("pulumi")) return "engine";
+  if (p.comm === "node") {
+    let c = cmdlines.get(p.pid);
+    if (c === undefined || c === "") cmdlines.set(p.pid, (c = cmdlineOf(p.pid)));
+    if (c.includes("@pulumi/pulumi/cmd/run")) return "program";
+    if (c.includes("command-provider")) return "provider";
+  }
+  return "other";
+}
+
 function rssOf(pid: number): number {
   try {
     const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
@@ -76,13 +111,20 @@ export function runMeasured(cmd: string, args: string[], opts: { cwd: string; en
     child.stdout.on("data", (b: Buffer) => chunks.push(b));
     child.stderr.on("data", (b: Buffer) => chunks.push(b));
     let peakTree = 0, peakProgram = 0, peakProcs = 0;
+    const peakByRole: Record<string, number> = {};
     const sample = () => {
       if (!child.pid) return;
-      const procs = [{ pid: child.pid, comm: "", ppid: 0, rssKb: rssOf(child.pid) }, ...tree(child.pid, snapshot())];
+      const procs = [{ pid: child.pid, comm: commOf(child.pid), ppid: 0, rssKb: rssOf(child.pid) }, ...tree(child.pid, snapshot())];
       const total = procs.reduce((a, p) => a + p.rssKb, 0);
       peakTree = Math.max(peakTree, total);
       peakProcs = Math.max(peakProcs, procs.length);
-      for (const p of procs) if (p.comm === "node" || p.comm.startsWith("python") || p.comm.startsWith("ansible")) peakProgram = Math.max(peakProgram, p.rssKb);
+      const byRole: Record<string, number> = {};
+      for (const p of procs) {
+        const r = role(p, child.pid);
+        byRole[r] = (byRole[r] ?? 0) + p.rssKb;
+        if (r === "program" || r === "controller") peakProgram = Math.max(peakProgram, p.rssKb);
+      }
+      for (const [r, v] of Object.entries(byRole)) peakByRole[r] = Math.max(peakByRole[r] ?? 0, v);
     };
     const timer = setInterval(sample, intervalMs);
     sample();
@@ -92,7 +134,7 @@ export function runMeasured(cmd: string, args: string[], opts: { cwd: string; en
     });
     child.on("close", (code) => {
       clearInterval(timer);
-      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString("utf8"), wallMs: Number(process.hrtime.bigint() - t0) / 1e6, peakTreeRssKb: peakTree, peakProgramRssKb: peakProgram, peakProcs });
+      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString("utf8"), wallMs: Number(process.hrtime.bigint() - t0) / 1e6, peakTreeRssKb: peakTree, peakProgramRssKb: peakProgram, peakProcs, peakByRoleKb: peakByRole });
     });
   });
 }

@@ -9,6 +9,8 @@ export interface RunRecord {
   peakTreeRssKb: number;
   peakProgramRssKb: number;
   peakProcs: number;
+  /** Peak RSS sum per role (program, provider, engine, ssh, controller, forks, other); absent in older results. */
+  peakByRoleKb?: Record<string, number>;
   /** Per node: new "Accepted publickey" lines (SSH connections/authentications). */
   conns: number[];
   /** Per node: new "Starting session" lines (SSH session channels: commands, sftp, env probes). */
@@ -51,6 +53,11 @@ function perNode(runs: RunRecord[], key: "conns" | "sessions" | "restarts"): str
   return lo === hi ? String(lo) : `${lo}–${hi}`;
 }
 
+function role(rs: RunRecord[], name: string): string {
+  const xs = rs.flatMap((r) => (r.peakByRoleKb && r.peakByRoleKb[name] !== undefined ? [r.peakByRoleKb[name]] : []));
+  return xs.length ? mib(median(xs)) : "–";
+}
+
 function select(s: SizeResult, tool: string, phase: string): RunRecord[] {
   return s.runs.filter((r) => r.tool === tool && r.phase === phase);
 }
@@ -79,13 +86,17 @@ export function sizeTables(s: SizeResult): string {
     const m = (tool: string) => median(select(s, tool, p).map((r) => r.wallMs));
     out.push(`| ${PHASE_NAME[p]} | ${cell("pulumi")} | ${cell("ansible")} | ${ratio(m("pulumi"), m("ansible"))} | ${cell("ansible-pipelining")} | ${ratio(m("pulumi"), m("ansible-pipelining"))} |`);
   }
+  const staged = select(s, "pulumi-staged", "first").map((r) => r.wallMs);
+  if (staged.length) {
+    out.push("", `First install with the component's default rollout (\`maxParallelRestarts: 1\`, one runtime restart at a time): ${sec(median(staged))} (n=${staged.length}), ${ratio(median(staged), median(select(s, "ansible", "first").map((r) => r.wallMs)))} of Ansible's (which restarts every node at once).`);
+  }
   out.push("", "Per node and run: SSH connections (`Accepted publickey`) / SSH session channels (`Starting session`) / runtime restarts, from each node's sshd and systemctl logs (a range = min–max over nodes and runs). Peak memory: median over runs of the peak RSS sum of the whole process tree, and of the largest single program process (the Node.js program / the largest ansible python process).", "");
-  out.push("| phase | tool | SSH conns/node | SSH sessions/node | restarts/node | peak tree RSS | peak program RSS | peak processes |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
+  out.push("| phase | tool | SSH conns/node | SSH sessions/node | restarts/node | peak tree RSS | peak program RSS | provider RSS | engine RSS | peak processes |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const p of PHASES) {
     for (const tool of TOOLS) {
       const rs = select(s, tool, p);
       if (rs.length === 0) continue;
-      out.push(`| ${PHASE_NAME[p]} | ${TOOL_NAME[tool]} | ${perNode(rs, "conns")} | ${perNode(rs, "sessions")} | ${perNode(rs, "restarts")} | ${mib(median(rs.map((r) => r.peakTreeRssKb)))} | ${mib(median(rs.map((r) => r.peakProgramRssKb)))} | ${median(rs.map((r) => r.peakProcs))} |`);
+      out.push(`| ${PHASE_NAME[p]} | ${TOOL_NAME[tool]} | ${perNode(rs, "conns")} | ${perNode(rs, "sessions")} | ${perNode(rs, "restarts")} | ${mib(median(rs.map((r) => r.peakTreeRssKb)))} | ${mib(median(rs.map((r) => r.peakProgramRssKb)))} | ${role(rs, "provider")} | ${role(rs, "engine")} | ${median(rs.map((r) => r.peakProcs))} |`);
     }
   }
   out.push("");
