@@ -42,9 +42,13 @@ export function renderNodeConfig(input: RenderInput): NodePlan {
 /** Default paths with the caller's overrides; every path must be absolute. */
 export function resolvePaths(overrides: Partial<NodePaths> | undefined): NodePaths {
   const paths: NodePaths = { ...DEFAULT_PATHS, ...(overrides ?? {}) };
+  // No whitespace either: the node agent's manifest separates fields with spaces.
   const problems = Object.entries(paths)
-    .filter(([, value]) => typeof value !== "string" || !/^\/[^\0\n\r'"\\$`]*$/.test(value) || value.split("/").includes(".."))
-    .map(([key, value]) => ({ path: `paths.${key}`, message: `must be an absolute path without "..", quotes or control characters (got ${JSON.stringify(value)})` }));
+    .filter(([, value]) => typeof value !== "string" || !/^\/[^\s'"\\$`]*$/.test(value) || value.split("/").includes(".."))
+    .map(([key, value]) => ({ path: `paths.${key}`, message: `must be an absolute path without "..", whitespace, quotes or control characters (got ${JSON.stringify(value)})` }));
+  for (const key of Object.keys(overrides ?? {})) {
+    if (!(key in DEFAULT_PATHS)) problems.push({ path: `paths.${key}`, message: `unknown path; known are ${Object.keys(DEFAULT_PATHS).join(", ")}` });
+  }
   if (problems.length > 0) throw new RegistryMirrorsError(problems);
   for (const key of Object.keys(paths) as (keyof NodePaths)[]) paths[key] = paths[key].replace(/\/+$/, "") || "/";
   return paths;

@@ -113,5 +113,7 @@ describe("renderNodeConfig input", () => {
   it("rejects an unknown runtime and relative paths", () => {
     expect(problems({ runtime: { kind: "podman" as never }, mirrors: [] })[0].path).toBe("runtime.kind");
     expect(problems({ runtime: CRIO, mirrors: [], paths: { registriesDir: "etc/containers" } })[0].path).toBe("paths.registriesDir");
+    expect(problems({ runtime: CRIO, mirrors: [], paths: { hostsDir: "/etc/my certs" } })[0].path).toBe("paths.hostsDir");
+    expect(problems({ runtime: CRIO, mirrors: [], paths: { hostDir: "/x" } as never })[0]).toMatchObject({ path: "paths.hostDir", message: expect.stringContaining("hostsDir") });
   });
 });
