@@ -82,7 +82,7 @@ maybe("the root program through the real pulumi CLI on lab nodes", () => {
     stack = new ProgramStack(`e2e${process.pid}`);
     await stack.init();
     await configure(FIRST);
-  });
+  }, 1_200_000); // up to 15 min waiting for another lab on this machine, then about 2 min to start
 
   afterAll(async () => {
     if (timings.length > 0) process.stdout.write(`TIMINGS\n${timings.map(([w, ms]) => `  ${w.padEnd(58)} ${String(ms).padStart(7)} ms`).join("\n")}\n`);
