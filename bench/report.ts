@@ -90,7 +90,7 @@ export function sizeTables(s: SizeResult): string {
   if (staged.length) {
     out.push("", `First install with the component's default rollout (\`maxParallelRestarts: 1\`, one runtime restart at a time): ${sec(median(staged))} (n=${staged.length}), ${ratio(median(staged), median(select(s, "ansible", "first").map((r) => r.wallMs)))} of Ansible's (which restarts every node at once).`);
   }
-  out.push("", "Per node and run: SSH connections (`Accepted publickey`) / SSH session channels (`Starting session`) / runtime restarts, from each node's sshd and systemctl logs (a range = min–max over nodes and runs). Peak memory: median over runs of the peak RSS sum of the whole process tree, and of the largest single program process (the Node.js program / the largest ansible python process).", "");
+  out.push("", "Per node and run: SSH connections (`Accepted publickey`) / SSH session channels (`Starting session`) / runtime restarts, from each node's sshd and systemctl logs (a range = min–max over nodes and runs). Peak memory: median over runs of the peak RSS sum of the whole process tree, of the Node.js process running the Pulumi program / of the ansible-playbook controller, and per role (provider = command provider stand-in, engine = pulumi CLI + language host).", "");
   out.push("| phase | tool | SSH conns/node | SSH sessions/node | restarts/node | peak tree RSS | peak program RSS | provider RSS | engine RSS | peak processes |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const p of PHASES) {
     for (const tool of TOOLS) {
@@ -116,7 +116,73 @@ export function writeResultsMd(res: BenchResults, jsonRel: string, extra = ""): 
   for (const h of headlines(res)) lines.push(`| ${h.nodes} | ${h.phase} | ${sec(h.pulumiMs)} | ${sec(h.ansibleMs)} | ${ratio(h.pulumiMs, h.ansibleMs)} |`);
   lines.push("");
   if (extra) lines.push(extra, "");
+  lines.push(METHOD, "");
   lines.push("## Results per size", "");
   for (const s of res.sizes) lines.push(sizeTables(s));
   return lines.join("\n");
 }
+
+export const METHOD = `## Method
+
+- **Nodes**: lab nodes from \`test/lab\` (\`startLab\`, one lab per size): each an \`sshd\` on 127.0.0.1 in its own mount
+  namespace with Debian's containerd 1.6, user \`root\`, the \`default\` config.toml (\`version = 2\`, \`config_path = ""\`).
+- **Job** (both tools): two mirrors, \`docker.io\` and \`gcr.io\` → the lab's plain HTTP pull-through mirror; write
+  \`/etc/containerd/certs.d/{docker.io,gcr.io}/hosts.toml\`, set \`config_path = "/etc/containerd/certs.d"\`, restart
+  containerd when config.toml changed. The **mirrors-only change** adds the namespaced mirror as a second docker.io
+  endpoint and replaces gcr.io's mirror (hosts.toml changes only; no restart needed by either tool). Ansible copies the
+  very bytes \`renderNodeConfig\` renders for the component. After every run the bench checks each node's files and
+  config_path (through the node's namespace, not SSH) and fails if a tool did not do the job.
+- **RegistryMirrors**: \`bench/program\` (plain JS, the component compiled from \`src/\` with tsc into the program dir),
+  the real \`pulumi\` CLI (\`pulumi up --yes --skip-preview --non-interactive\`, default \`--parallel\` = 8 here),
+  file backend and PULUMI_HOME in a temp dir, \`rollout.maxParallelRestarts\` = number of nodes (same parallelism as
+  Ansible's forks). A fresh stack per repetition. Once per size the first install is also run with the default
+  \`maxParallelRestarts: 1\`.
+- **Ansible**: \`bench/ansible/playbook.yml\` (\`gather_facts: false\`; \`file\` + \`copy\` loops over the mirror hosts,
+  \`replace\` for config_path notifying a handler \`command: systemctl restart containerd\` — the lab's systemctl
+  stand-in is not systemd, so the \`systemd\`/\`service\` modules are not used), inventory generated from
+  \`lab.describe()\` (ansible_host 127.0.0.1, ansible_port, ansible_user, ansible_ssh_private_key_file, the lab's
+  known_hosts via \`-o UserKnownHostsFile=… -o StrictHostKeyChecking=yes\`, \`host_key_checking = True\`),
+  \`forks\` = number of nodes. "Debian defaults": Debian's ansible-core with its defaults, i.e. \`ssh_args\`
+  \`-C -o ControlMaster=auto -o ControlPersist=60s\`, \`pipelining = False\`, interpreter discovery \`auto\`, sftp
+  transfers. Variant "pipelining": the same with \`pipelining = True\` (first repetition only). ControlPersist masters
+  are closed (\`ssh -O exit\`) before every measured run, so every Ansible run starts cold, as a CI job or a run more
+  than 60 s after the previous one would.
+- **Order** per repetition: reset nodes → RegistryMirrors first install, no-op ×2, mirrors-only change → reset →
+  Ansible first, no-op ×2, change → (rep 1) reset → Ansible pipelining first, no-op, change. Reset = original
+  config.toml written and certs.d + \`/var/lib/registry-mirrors\` removed through the node's mount namespace, then
+  containerd restarted there (no SSH session; counters are deltas around each run anyway).
+- **Wall time**: from spawning \`pulumi up\` / \`ansible-playbook\` to its exit (includes engine/interpreter start-up).
+- **SSH**: per node, the new lines in its sshd log (\`LogLevel VERBOSE\`) during the run: \`Accepted publickey\` =
+  SSH connections (authentications); \`Starting session\` = session channels (each remote command, sftp
+  transfer; with ControlPersist several channels share one connection).
+- **Restarts**: per node, restarts of containerd in the lab's systemctl log during the run.
+- **Memory**: the runner samples \`/proc\` every 100 ms for the process tree of the command it started. "peak tree
+  RSS" = largest sum of RSS over the tree at one sample (Pulumi: CLI + Node.js language host + the Node.js program +
+  the command provider + its ssh clients; Ansible: ansible-playbook + its forks + ssh clients; shared pages counted
+  per process, so it over-states). "peak program RSS" = peak RSS of the Node.js process running the Pulumi program
+  (\`@pulumi/pulumi/cmd/run\` under pulumi-language-nodejs) / of the ansible-playbook controller process. "provider"
+  = the command provider stand-in (a Node.js process), "engine" = pulumi CLI + language host. Not \`/usr/bin/time\`:
+  its max RSS is the largest single process, not the tree. Detached ControlPersist ssh masters are not in the tree.
+- Medians over the repetitions; ratio = RegistryMirrors / Ansible (< 1: we are faster). No test asserts timings.
+
+## Caveats
+
+- **Stand-in command provider**: \`pulumi-resource-command\` 1.2.1 cannot be built here; a TypeScript stand-in that
+  drives OpenSSH (\`tools/command-provider\`) runs instead. The real Go provider uses x/crypto/ssh in-process: its
+  memory (here a Node.js process) and its per-command cost (here an \`ssh\` process per command) will differ.
+- **Language host v3.68.0** (the v3.248.0 host is not available here) with \`@pulumi/pulumi\` 3.248.
+- **Loopback lab**: every node is an sshd on 127.0.0.1 on the same 2-core machine as both tools, so there is no
+  network latency (which favours the tool that opens more sessions: Ansible) and nodes compete with the tool for
+  CPU. containerd restarts are the lab's stand-in systemctl (real stop/start of containerd, ~0.1 s), far faster
+  than a real kubelet node's.
+- **Lab race worked around**: the lab's runtime start script (\`test/lab/node.ts\` \`serviceScript\`, \`do_start\`)
+  declares "containerd did not come up" within milliseconds when its \`alive\` check runs before the forked child
+  has exec'd containerd (the child's environ lacks the lab marker until then); under load this hit both the
+  component's restart (which then rolled back, correctly) and the bench's reset. The bench patches only the
+  generated copy in each lab's dir (a child that exists and is not a zombie counts as starting for up to 2 s);
+  \`BENCH_NO_LAB_PATCH=1\` turns that off. Reported, not fixed in test/.
+- Ansible ran with \`gather_facts: false\` (many playbooks gather facts, which costs another module run per host)
+  and a \`command\` handler; both favour Ansible slightly.
+- Other engineers used the machine during the run (a lab is exclusive, but CPU is shared): numbers are noisy; look
+  at the ratios and at min–max.
+`;
