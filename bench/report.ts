@@ -175,12 +175,10 @@ export const METHOD = `## Method
   network latency (which favours the tool that opens more sessions: Ansible) and nodes compete with the tool for
   CPU. containerd restarts are the lab's stand-in systemctl (real stop/start of containerd, ~0.1 s), far faster
   than a real kubelet node's.
-- **Lab race worked around**: the lab's runtime start script (\`test/lab/node.ts\` \`serviceScript\`, \`do_start\`)
-  declares "containerd did not come up" within milliseconds when its \`alive\` check runs before the forked child
-  has exec'd containerd (the child's environ lacks the lab marker until then); under load this hit both the
-  component's restart (which then rolled back, correctly) and the bench's reset. The bench patches only the
-  generated copy in each lab's dir (a child that exists and is not a zombie counts as starting for up to 2 s);
-  \`BENCH_NO_LAB_PATCH=1\` turns that off. Reported, not fixed in test/.
+- **Lab race (fixed since this run)**: the lab's runtime start script (\`test/lab/node.ts\` \`do_start\`) declared
+  "containerd did not come up" when its \`alive\` check ran before the forked child had exec'd containerd; this
+  run patched the generated copy in each lab's dir. The lab now treats a live, non-zombie child as starting for
+  up to 2 s, and the bench no longer patches anything.
 - Ansible ran with \`gather_facts: false\` (many playbooks gather facts, which costs another module run per host)
   and a \`command\` handler; both favour Ansible slightly.
 - Other engineers used the machine during the run (a lab is exclusive, but CPU is shared): numbers are noisy; look

@@ -100,26 +100,6 @@ function mirrorSets(d: LabDescription): Record<"v1" | "v2", Mirror[]> {
   };
 }
 
-/**
- * Works around a race in the lab's systemctl stand-in (test/lab/node.ts, reported, not ours to edit): right after
- * `setsid env -i … containerd &` the child has not exec'd containerd yet, so its /proc environ lacks the lab marker,
- * `alive` says no and the start is reported as "containerd did not come up" within milliseconds (seen under load,
- * e.g. during a 5-node `pulumi up`). Patched only in this lab's generated copy (NODE/lib/service.sh, which systemctl calls): a process that
- * exists and is not a zombie counts as starting for up to 2 s.
- */
-function patchSystemctlRace(d: LabDescription): void {
-  const needle = "    alive || break\n";
-  const fix = "    if ! alive; then sp=$(cat \"$PIDFILE\" 2>/dev/null); ss=$(sed 's/.*) //' \"/proc/$sp/stat\" 2>/dev/null | cut -c1); { [ -n \"$ss\" ] && [ \"$ss\" != Z ] && [ \"$ss\" != X ] && [ $i -lt 20 ]; } || break; fi\n";
-  for (const n of d.nodes) {
-    const f = path.join(n.dir, "lib", "service.sh");
-    const text = fs.readFileSync(f, "utf8");
-    if (!text.includes(needle)) {
-      throw new Error(`${n.name}: ${f} has no "alive || break" line; the lab changed, drop patchSystemctlRace`);
-      continue;
-    }
-    fs.writeFileSync(f, text.replace(needle, fix));
-  }
-}
 
 /** Puts every node back to its start: original config.toml, no certs.d, no component state; then restarts. */
 async function resetNodes(lab: Lab, d: LabDescription, original: Map<string, string>): Promise<void> {
@@ -327,7 +307,6 @@ async function benchSize(n: number, tmpRoot: string, program: string): Promise<S
   try {
     const d = lab.describe();
     log(`lab up in ${d.startupMs} ms (${d.dir})`);
-    if (process.env.BENCH_NO_LAB_PATCH !== "1") patchSystemctlRace(d);
     const original = new Map(d.nodes.map((x) => [x.name, lab.readNodeFile(x.name, CONFIG)]));
     const ms = mirrorSets(d);
     const sizeDir = path.join(tmpRoot, `n${n}`);
