@@ -43,7 +43,7 @@ function table(rows: Row[]): string {
   const head: Row = { node: "node", runtime: "runtime", version: "version", written: "files written", restarted: "restarted?", digest: "pulled digest", servedBy: "served by" };
   const keys = Object.keys(head) as (keyof Row)[];
   const width = Object.fromEntries(keys.map((k) => [k, Math.max(...[head, ...rows].map((r) => r[k].length))])) as Record<keyof Row, number>;
-  const line = (r: Row) => keys.map((k) => r[k].padEnd(width[k])).join("  ");
+  const line = (r: Row) => keys.map((k) => r[k].padEnd(width[k])).join("  ").trimEnd();
   return [line(head), keys.map((k) => "-".repeat(width[k])).join("  "), ...rows.map(line)].join("\n");
 }
 
