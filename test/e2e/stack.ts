@@ -56,14 +56,20 @@ export class ProgramStack {
   readonly outputs: string[] = [];
   private salt = "";
 
-  constructor(readonly stack: string, opts: { dir?: string; log?: (s: string) => void } = {}) {
+  /** The project name: the namespace of its config keys. */
+  readonly name: string;
+
+  /** `projectDir`: the directory of the Pulumi.yaml to run (default: the repository root, i.e. program/). */
+  constructor(readonly stack: string, opts: { dir?: string; projectDir?: string } = {}) {
     this.dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "regmirror-stack-"));
     this.project = path.join(this.dir, "project");
     fs.mkdirSync(this.project, { recursive: true });
     fs.mkdirSync(path.join(this.dir, "state"), { recursive: true });
-    const rootYaml = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
-    const main = rootYaml.match(/^main:\s*(\S+)\s*$/m)?.[1] ?? "program/";
-    fs.writeFileSync(path.join(this.project, "Pulumi.yaml"), rootYaml.replace(/^main:.*$/m, `main: ${path.join(ROOT, main)}/`));
+    const projectDir = opts.projectDir ?? ROOT;
+    const yaml = fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8");
+    this.name = yaml.match(/^name:\s*(\S+)\s*$/m)?.[1] ?? "registry-mirrors";
+    const main = path.join(projectDir, yaml.match(/^main:\s*(\S+)\s*$/m)?.[1] ?? ".") + "/";
+    fs.writeFileSync(path.join(this.project, "Pulumi.yaml"), /^main:/m.test(yaml) ? yaml.replace(/^main:.*$/m, `main: ${main}`) : `${yaml.trimEnd()}\nmain: ${main}\n`);
     this.env = {
       ...process.env,
       PATH: `${BIN}:${process.env.PATH}`,
@@ -114,15 +120,15 @@ export class ProgramStack {
   }
 
   /**
-   * Replaces the stack's whole configuration: `plain` is written as JSON (valid YAML) under `registry-mirrors:`,
+   * Replaces the stack's whole configuration: `plain` is written as JSON (valid YAML) under `<project name>:`,
    * then every entry of `secrets` (config path → value) is set with `pulumi config set --secret --path`, exactly
    * as a user would.
    */
   async configure(plain: ProgramConfig, secrets: Record<string, string> = {}): Promise<void> {
-    const config = Object.fromEntries(Object.entries(plain).filter(([, v]) => v !== undefined).map(([k, v]) => [`registry-mirrors:${k}`, v]));
+    const config = Object.fromEntries(Object.entries(plain).filter(([, v]) => v !== undefined).map(([k, v]) => [`${this.name}:${k}`, v]));
     fs.writeFileSync(this.configFile, JSON.stringify({ ...(this.salt ? { encryptionsalt: this.salt } : {}), config }, null, 2) + "\n");
     for (const [key, value] of Object.entries(secrets)) {
-      await this.run(["config", "set", "--secret", "--path", `registry-mirrors:${key}`, "--", value]);
+      await this.run(["config", "set", "--secret", "--path", `${this.name}:${key}`, "--", value]);
     }
   }
 
