@@ -25,8 +25,10 @@ export class RegistryMirrors extends pulumi.ComponentResource {
   public readonly reports: pulumi.Output<Record<string, NodeReport>>;
 
   constructor(name: string, args: RegistryMirrorsArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("registry-mirrors:index:RegistryMirrors", name, {}, opts);
+    // Checked before anything is registered; mirrors holding Outputs are checked when they resolve.
     checkArgs(args);
+    if (isPlain(args.mirrors)) validateMirrors(args.mirrors);
+    super("registry-mirrors:index:RegistryMirrors", name, {}, opts);
     const mirrors = pulumi.output(args.mirrors as pulumi.Input<Mirror[]>).apply((m) => {
       validateMirrors(m);
       return m;
@@ -196,6 +198,14 @@ function checkDrift(node: string, state: NodeState): void {
         "\nRun with verify: \"onChange\" once to rewrite them, or find out who changed them.",
     );
   }
+}
+
+/** True when a value holds no Output or Promise anywhere, so it can be checked synchronously. */
+function isPlain(value: unknown): boolean {
+  if (pulumi.Output.isInstance(value) || value instanceof Promise) return false;
+  if (Array.isArray(value)) return value.every(isPlain);
+  if (typeof value === "object" && value !== null) return Object.values(value).every(isPlain);
+  return true;
 }
 
 /** Checks the plain arguments before any resource exists; every problem at once. */

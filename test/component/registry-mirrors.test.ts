@@ -108,6 +108,14 @@ describe("restart rollout", () => {
 });
 
 describe("argument checks before anything is created", () => {
+  it("invalid plain mirrors throw at once, before any resource is registered", () => {
+    const before = recorded.length;
+    expect(() => new rm.RegistryMirrors("badmirrors", { mirrors: [{ upstream: "https://docker.io", endpoints: [] }], nodes: [{ name: "n1", connection: connection(9) }] })).toThrow(
+      rm.RegistryMirrorsError,
+    );
+    expect(recorded.slice(before).filter((r) => r.name.startsWith("badmirrors"))).toEqual([]);
+  });
+
   it("lists every problem with its field", () => {
     let error: rm.RegistryMirrorsError | undefined;
     try {
