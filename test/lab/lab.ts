@@ -220,7 +220,16 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   }
   step(`dir ${dir}`);
 
-  const building = buildLab(dir, specs, tools, step, t0);
+  // Nodes see /tmp (and so a checkout under /tmp) replaced by their own: the tools they run are copied into the
+  // lab dir, which every node can reach at its own path.
+  const labTools = path.join(dir, "tools");
+  fs.mkdirSync(labTools);
+  for (const b of ["containerd2", "ctr2", "crictl"]) {
+    if (fs.existsSync(path.join(tools, b))) fs.copyFileSync(path.join(tools, b), path.join(labTools, b));
+    if (fs.existsSync(path.join(labTools, b))) fs.chmodSync(path.join(labTools, b), 0o755);
+  }
+
+  const building = buildLab(dir, specs, labTools, step, t0);
   let timer: NodeJS.Timeout | undefined;
   try {
     const lab = await Promise.race([
