@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { renderNodeConfig, resolvePaths } from "../render";
-import type { NodePlan, PlannedFile } from "../render/types";
+import type { PlannedFile } from "../render/types";
 import { sha256 } from "../node/shell";
 import { applyScript, applyStdin, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeState } from "../node/scripts";
 import { validateMirrors } from "../spec/validate";
@@ -240,4 +240,3 @@ function checkArgs(args: RegistryMirrorsArgs): void {
   if (problems.length > 0) throw new RegistryMirrorsError(problems, "invalid RegistryMirrors arguments");
 }
 
-export type { NodePlan };
