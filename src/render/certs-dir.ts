@@ -1,5 +1,5 @@
 import type { Mirror, Problem } from "../spec/types";
-import { joinPath, parseEndpointUrl } from "./endpoint";
+import { joinPath, parseEndpointUrl, pemFile } from "./endpoint";
 import type { PlannedFile } from "./types";
 
 /**
@@ -24,10 +24,10 @@ export function certsDirFiles(mirrors: Mirror[], certsDir: string, runtimeName: 
     mirror.endpoints.forEach((endpoint, j) => {
       const at = `mirrors[${i}].endpoints[${j}]`;
       const dir = joinPath(certsDir, parseEndpointUrl(endpoint.url).hostPort);
-      if (endpoint.caCert) add(`${at}.caCert`, { path: joinPath(dir, "ca.crt"), content: `${endpoint.caCert.trim()}\n`, mode: 0o644 });
+      if (endpoint.caCert) add(`${at}.caCert`, { path: joinPath(dir, "ca.crt"), content: pemFile(endpoint.caCert), mode: 0o644 });
       if (endpoint.clientCert && endpoint.clientKey) {
-        add(`${at}.clientCert`, { path: joinPath(dir, "client.cert"), content: `${endpoint.clientCert.trim()}\n`, mode: 0o644 });
-        add(`${at}.clientKey`, { path: joinPath(dir, "client.key"), content: `${endpoint.clientKey.trim()}\n`, mode: 0o600, secret: true });
+        add(`${at}.clientCert`, { path: joinPath(dir, "client.cert"), content: pemFile(endpoint.clientCert), mode: 0o644 });
+        add(`${at}.clientKey`, { path: joinPath(dir, "client.key"), content: pemFile(endpoint.clientKey), mode: 0o600, secret: true });
       }
     }),
   );

@@ -6,7 +6,7 @@
 import { stringify } from "smol-toml";
 import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem } from "../spec/types";
 import { certsDirFiles } from "./certs-dir";
-import { OWNED_MARKER, effectiveCapabilities, isDockerHub, joinPath, parseEndpointUrl, sortFiles, type ParsedEndpoint } from "./endpoint";
+import { OWNED_MARKER, basicCredentials, effectiveCapabilities, isDockerHub, joinPath, parseEndpointUrl, sortFiles, type ParsedEndpoint } from "./endpoint";
 import type { NodePlan, PlannedFile } from "./types";
 
 /** File name of the drop-in: late in alphanumerical order, so it overrides distribution defaults for our prefixes. */
@@ -101,7 +101,7 @@ function authEntries(mirrors: Mirror[]): Record<string, { auth: string }> {
     for (const endpoint of mirror.endpoints) {
       if (!endpoint.auth) continue;
       const { hostPort } = parseEndpointUrl(endpoint.url);
-      auths[hostPort] = { auth: Buffer.from(`${endpoint.auth.username}:${endpoint.auth.password}`, "utf8").toString("base64") };
+      auths[hostPort] = { auth: basicCredentials(endpoint.auth.username, endpoint.auth.password) };
     }
   }
   return Object.fromEntries(Object.entries(auths).sort(([a], [b]) => (a < b ? -1 : 1)));

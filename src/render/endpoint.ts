@@ -67,9 +67,14 @@ export function hostsDirName(upstream: string): string {
   return upstream === "*" ? "_default" : upstream.toLowerCase();
 }
 
+/** base64 of `username:password`, as HTTP basic auth and containers-auth.json carry it. */
+export function basicCredentials(username: string, password: string): string {
+  return Buffer.from(`${username}:${password}`, "utf8").toString("base64");
+}
+
 /** Basic auth header value for `username:password`. */
 export function basicAuthHeader(username: string, password: string): string {
-  return `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
+  return `Basic ${basicCredentials(username, password)}`;
 }
 
 /** Joins directory and file name with exactly one slash. */
@@ -85,4 +90,9 @@ export function sortedEntries<T>(record: Record<string, T> | undefined): [string
 /** Files sorted by path, so plans are byte-stable. */
 export function sortFiles(files: PlannedFile[]): PlannedFile[] {
   return [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** A PEM file's content: the PEM with exactly one final newline. */
+export function pemFile(pem: string): string {
+  return `${pem.trim()}\n`;
 }

@@ -9,6 +9,7 @@ import {
   hostsDirName,
   joinPath,
   needsOverridePath,
+  pemFile,
   parseEndpointUrl,
   sortedEntries,
   upstreamServerUrl,
@@ -125,10 +126,6 @@ export function isMigratedHostsToml(content: string): boolean {
   return content.startsWith(`# ${OWNED_MARKER} from config.toml registry.mirrors.`) && content.split("\n", 1)[0].includes("(migrated)");
 }
 
-/** Ensures a PEM file ends with exactly one newline. */
-function pemFile(pem: string): string {
-  return `${pem.trim()}\n`;
-}
 
 /** Path of the hosts.toml for a directory name. */
 export function hostsTomlPath(hostsDir: string, dirName: string): string {

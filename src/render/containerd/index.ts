@@ -1,6 +1,6 @@
 import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../spec/types";
 import { versionAtLeast } from "../../spec/version";
-import { hostSlug, hostsDirName, joinPath, parseEndpointUrl, sortFiles } from "../endpoint";
+import { hostsDirName, parseEndpointUrl, sortFiles } from "../endpoint";
 import type { NodePlan, PlannedFile } from "../types";
 import { planContainerdConfig } from "./config";
 import { hostsTomlPath, isMigratedHostsToml, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";
@@ -80,24 +80,14 @@ function carriedMigrations(input: ContainerdRenderInput, hostsDir: string, plann
 function renderLegacyWrite(input: ContainerdRenderInput, warnings: string[]): NodePlan {
   const files: PlannedFile[] = [];
   const tlsFiles = new Map<string, { ca?: string; cert?: string; key?: string }>();
+  // The same certificate files as hosts.toml mode; config.toml's configs.*.tls then points at them.
   for (const mirror of input.mirrors) {
-    const dir = joinPath(input.paths.hostsDir, hostsDirName(mirror.upstream));
-    for (const endpoint of mirror.endpoints) {
-      const { hostPort } = parseEndpointUrl(endpoint.url);
-      const slug = hostSlug(hostPort);
-      const entry: { ca?: string; cert?: string; key?: string } = {};
-      if (endpoint.caCert) {
-        entry.ca = joinPath(dir, `${slug}.ca.crt`);
-        files.push({ path: entry.ca, content: `${endpoint.caCert.trim()}\n`, mode: 0o644 });
-      }
-      if (endpoint.clientCert && endpoint.clientKey) {
-        entry.cert = joinPath(dir, `${slug}.client.cert`);
-        entry.key = joinPath(dir, `${slug}.client.key`);
-        files.push({ path: entry.cert, content: `${endpoint.clientCert.trim()}\n`, mode: 0o644 });
-        files.push({ path: entry.key, content: `${endpoint.clientKey.trim()}\n`, mode: 0o600, secret: true });
-      }
-      tlsFiles.set(hostPort, entry);
-    }
+    const { file, certs } = mirrorToHostsFile(mirror, input.paths.hostsDir);
+    files.push(...certs);
+    mirror.endpoints.forEach((endpoint, j) => {
+      const host = file.hosts[j];
+      tlsFiles.set(parseEndpointUrl(endpoint.url).hostPort, { ca: host.ca?.[0], cert: host.client?.[0][0], key: host.client?.[0][1] });
+    });
   }
   const config = planContainerdConfig({
     live: input.liveConfig,
