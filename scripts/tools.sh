@@ -3,7 +3,7 @@
 # the git-ignored .tools/bin/. See scripts/tools/README.md.
 #
 #   scripts/tools.sh                      build whatever is missing or stale (all tools)
-#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl command-provider pulumi)
+#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl pulumi command)
 #   scripts/tools.sh --print-env          print `export ...` lines (eval "$(scripts/tools.sh --print-env)")
 #   scripts/tools.sh --check [TOOL...]    build nothing; exit 1 if a tool is missing or stale
 #   scripts/tools.sh --force [TOOL...]    rebuild even if the stamp matches
@@ -25,7 +25,9 @@ MODS="$ROOT/scripts/tools"
 TOOLS_DIR="$ROOT/.tools"
 BIN="$TOOLS_DIR/bin"
 STAMPS="$TOOLS_DIR/stamps"
-ALL_TOOLS=(containerd2 crictl command-provider pulumi)
+# The PULUMI_HOME of the tests, the demo and the benchmark: its plugin cache holds pulumi-resource-command.
+PULUMI_HOME_DIR="$TOOLS_DIR/pulumi-home"
+ALL_TOOLS=(containerd2 crictl pulumi command) # command is installed with the CLI: after pulumi
 GO_MIN=1.25.11 # highest `go` line of the wrapper modules (pulumi pkg/v3 needs 1.25.11)
 
 say() { printf '[tools] %s\n' "$*" >&2; }
@@ -35,7 +37,7 @@ die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 
 modver() { # modver WRAPPER MODULE -> version required by scripts/tools/WRAPPER/go.mod
   local v
-  v=$(awk -v m="$2" '($1 == m || ($1 == "require" && $2 == m)) { print ($1 == "require" ? $3 : $2); exit }' "$MODS/$1/go.mod")
+  v=$(awk -v m="$2" '!/=>/ && ($1 == m || ($1 == "require" && $2 == m)) { print ($1 == "require" ? $3 : $2); exit }' "$MODS/$1/go.mod")
   [ -n "$v" ] || die "scripts/tools/$1/go.mod does not require $2"
   echo "$v"
 }
@@ -45,7 +47,7 @@ CRICTL_VERSION=$(modver crictl sigs.k8s.io/cri-tools)
 PULUMI_VERSION=$(modver pulumi github.com/pulumi/pulumi/pkg/v3)
 PULUMI_SDK_VERSION=$(modver pulumi github.com/pulumi/pulumi/sdk/v3)
 PULUMI_NODEJS_HOST_VERSION=$(modver pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3)
-PULUMI_COMMAND_VERSION=1.2.1 # matches npm @pulumi/command; see pulumi_command_note
+PULUMI_COMMAND_VERSION=1.2.1 # = npm @pulumi/command in package.json
 
 # --- helpers -----------------------------------------------------------------------
 
@@ -155,141 +157,189 @@ tool_crictl() {
   write_stamp crictl "$key"
 }
 
-# --- pulumi (CLI + nodejs language host + dynamic-provider shim) ----------------------
+# --- upstream sources (release trees the module proxy does not serve) ---------------------
 
-pulumi_command_note() {
+# The unmodified release sources of the Node.js language host and of pulumi-resource-command (with
+# pulumi-go-provider) live outside the repository, in shared/upstream beside it (see its README). They are
+# never edited: every build works on a temporary copy.
+find_upstream() { # find_upstream FOLDER -> the upstream directory that holds FOLDER
+  local d
+  for d in "${REGMIRROR_UPSTREAM:-}" "$ROOT/../shared/upstream" /work/shared/upstream; do
+    [ -n "$d" ] && [ -d "$d/$1" ] && { (cd "$d" && pwd); return 0; }
+  done
+  return 1
+}
+upstream_missing() { # upstream_missing FOLDER WHAT INSTEAD
   cat >&2 <<EOF
-[tools] NOTE: pulumi-resource-command $PULUMI_COMMAND_VERSION is not built: its Go module
-[tools]   (github.com/pulumi/pulumi-command/provider, untagged path, only reachable by a
-[tools]   pseudo-version of tag v$PULUMI_COMMAND_VERSION) is not served by this machine's Go module
-[tools]   proxy (HTTP 403), and no release binary can be downloaded here. Programs using
-[tools]   @pulumi/command fail with "no resource plugin 'pulumi-resource-command' found".
-[tools]   Put a pulumi-resource-command $PULUMI_COMMAND_VERSION binary on PATH or in $BIN to use it.
+[tools] ERROR: cannot build $2: its release source $1/ was not found
+[tools]   (looked in \$REGMIRROR_UPSTREAM, $ROOT/../shared/upstream and /work/shared/upstream).
+[tools]   This machine's Go module proxy does not serve it. With internet access, instead:
+[tools]     $3
 EOF
+  exit 1
+}
+tree_hash() { # content hash of a source tree (names and bytes), the same for every copy
+  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+copy_upstream() { # copy_upstream FOLDER...: a fresh writable temporary copy of the folders; prints its path
+  local tmp src f
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/regmirror-upstream.XXXXXX")
+  for f in "$@"; do
+    src=$(find_upstream "$f") || { rm -rf "$tmp"; return 1; }
+    cp -r "$src/$f" "$tmp/$f"
+    chmod -R u+w "$tmp/$f"
+  done
+  echo "$tmp"
 }
 
+# --- pulumi (CLI + Node.js language host + dynamic-provider shim) -------------------------
+
+PULUMI_HOST_SRC=pulumi-language-nodejs-$PULUMI_NODEJS_HOST_VERSION
 pulumi_key() {
-  echo "pulumi $PULUMI_VERSION sdk $PULUMI_SDK_VERSION host $PULUMI_NODEJS_HOST_VERSION $(hash_files "$MODS/pulumi/go.mod" "$MODS/pulumi/go.sum" "$MODS/pulumi-language-nodejs/go.mod" "$MODS/pulumi-language-nodejs/go.sum") $GO cgo=0"
+  local src
+  src=$(find_upstream "$PULUMI_HOST_SRC") && src=$(tree_hash "$src/$PULUMI_HOST_SRC") || src=none
+  echo "pulumi $PULUMI_VERSION sdk $PULUMI_SDK_VERSION host $PULUMI_NODEJS_HOST_VERSION $(hash_files "$MODS/pulumi/go.mod" "$MODS/pulumi/go.sum" "$MODS/pulumi-language-nodejs/go.mod" "$MODS/pulumi-language-nodejs/go.sum") host-src=$src $GO cgo=0"
 }
 build_pulumi_cli() {
   CGO_ENABLED=0 gobuild pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
     -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
 }
 build_pulumi_host() {
-  CGO_ENABLED=0 gobuild pulumi-language-nodejs pulumi-language-nodejs \
-    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
-    -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_NODEJS_HOST_VERSION"
+  # The host's go.mod points pkg/v3 and sdk/v3 at monorepo folders that are not part of the release tree; the
+  # pinned go.mod/go.sum in scripts/tools/pulumi-language-nodejs point them at the published modules of the same
+  # version (upstream's recipe followed by `go mod tidy`, done once and committed), so the build is -mod=readonly.
+  local tmp shim
+  tmp=$(copy_upstream "$PULUMI_HOST_SRC") || die "copying $PULUMI_HOST_SRC failed"
+  cp "$MODS/pulumi-language-nodejs/go.mod" "$MODS/pulumi-language-nodejs/go.sum" "$tmp/$PULUMI_HOST_SRC/"
+  (
+    cd "$tmp/$PULUMI_HOST_SRC"
+    CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -trimpath -o "$BIN/.pulumi-language-nodejs.tmp" \
+      -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_NODEJS_HOST_VERSION" .
+  ) || { rm -rf "$tmp" "$BIN/.pulumi-language-nodejs.tmp"; die "building pulumi-language-nodejs failed; see the go output above"; }
+  rm -rf "$tmp"
+  mv -f "$BIN/.pulumi-language-nodejs.tmp" "$BIN/pulumi-language-nodejs"
   # The release archives ship this 5-line shim next to the CLI (dynamic providers).
-  local shim
   shim=$(cd "$MODS/pulumi" && GOTOOLCHAIN=local go list -mod=readonly -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/dist/pulumi-resource-pulumi-nodejs
   if [ ! -f "$shim" ]; then
     (cd "$MODS/pulumi" && GOTOOLCHAIN=local go mod download github.com/pulumi/pulumi/sdk/v3)
   fi
   install -m 0755 "$shim" "$BIN/pulumi-resource-pulumi-nodejs"
 }
-pulumi_on_path() { # a pulumi of the pinned version on PATH, outside .tools/bin
+pulumi_on_path() { # a release install of the pinned version on PATH (outside .tools/bin) with its language host
   local p v
   p=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$BIN" | paste -sd: -) command -v pulumi 2>/dev/null) || return 1
   v=$(PULUMI_SKIP_UPDATE_CHECK=1 "$p" version 2>/dev/null) || return 1
   [ "$v" = "$PULUMI_VERSION" ] || { say "ignoring $p ($v): pinned $PULUMI_VERSION"; return 1; }
+  [ -x "$(dirname "$p")/pulumi-language-nodejs" ] || { say "ignoring $p: no pulumi-language-nodejs beside it"; return 1; }
   echo "$p"
 }
 tool_pulumi() {
-  local key p d x
+  local key p x
   if p=$(pulumi_on_path); then
-    d=$(dirname "$p")
-    say "pulumi $PULUMI_VERSION already on PATH: $p (not building)"
-    for x in pulumi-language-nodejs pulumi-resource-command; do
-      if [ -x "$d/$x" ] || command -v "$x" >/dev/null 2>&1; then say "  $x: $(command -v "$x" || echo "$d/$x")"; else say "  $x: NOT FOUND"; fi
-    done
+    # A user's release install: linked where the tests and the demo look, not rebuilt.
+    if [ -z "$CHECK" ]; then
+      for x in pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs; do
+        if [ -x "$(dirname "$p")/$x" ]; then ln -sfn "$(dirname "$p")/$x" "$BIN/$x"; fi
+      done
+    fi
+    say "pulumi $PULUMI_VERSION already installed: $p (linked into $BIN, not building)"
     return
   fi
   require_go
   key=$(pulumi_key)
   if stamp_ok pulumi "$key" pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs && [ -z "$FORCE" ]; then
-    say "pulumi $PULUMI_VERSION (+ pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION): up to date ($BIN/pulumi)"
+    say "pulumi $PULUMI_VERSION + pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION: up to date ($BIN/pulumi)"
   elif [ -n "$CHECK" ]; then
-    say "pulumi $PULUMI_VERSION: missing or stale"; STALE=1; return
+    say "pulumi $PULUMI_VERSION / pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION: missing or stale"; STALE=1
   else
+    find_upstream "$PULUMI_HOST_SRC" >/dev/null || upstream_missing "$PULUMI_HOST_SRC" "pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION" \
+      "install Pulumi $PULUMI_VERSION from a release archive (https://www.pulumi.com/docs/install/); its CLI and language host are used as they are"
     say "building pulumi $PULUMI_VERSION (slow: ~5 min on 2 cores with a cold cache) ..."
     timed "pulumi $PULUMI_VERSION" build_pulumi_cli
-    say "building pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION ..."
+    say "building pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION from a temporary copy of $(find_upstream "$PULUMI_HOST_SRC")/$PULUMI_HOST_SRC ..."
     timed "pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION" build_pulumi_host
     write_stamp pulumi "$key"
   fi
-  if [ -x "$BIN/pulumi-resource-command" ] || command -v pulumi-resource-command >/dev/null 2>&1; then
-    say "pulumi-resource-command: $(command -v pulumi-resource-command || echo "$BIN/pulumi-resource-command")"
-  else
-    pulumi_command_note
-  fi
 }
 
-# --- command-provider: STAND-IN for pulumi-resource-command (TypeScript) ------------------
-# Not a Go build: the real provider's module is refused by the module proxy (see
-# pulumi_command_note), so tools/command-provider/ holds a TypeScript stand-in that speaks the
-# provider gRPC protocol and reports version $PULUMI_COMMAND_VERSION. It is compiled with the
-# repo's tsc into .tools/command-provider/ and its shell wrapper is installed as
-# .tools/bin/pulumi-resource-command, unless a real plugin is present (on PATH outside
-# .tools/bin, already in .tools/bin, or in the Pulumi plugin cache), which it would shadow.
-# See tools/command-provider/README.md.
+# --- command: pulumi-resource-command, installed into the Pulumi plugin cache -------------------
 
-STANDIN_SRC="$ROOT/tools/command-provider"
-STANDIN_OUT="$TOOLS_DIR/command-provider"
-STANDIN_MARK="STAND-IN for pulumi-resource-command"
+# Built from the release source of pulumi-command (with pulumi-go-provider v1.3.0; the proxy serves neither), then
+# installed the way a user's machine has it: `pulumi plugin install resource command 1.2.1 --file …` into the plugin
+# cache of PULUMI_HOME_DIR. Never on PATH: an ambient plugin wins over the cache and makes the CLI warn
+# "using pulumi-resource-command from $PATH".
+COMMAND_SRC=pulumi-command-v$PULUMI_COMMAND_VERSION
+GO_PROVIDER_SRC=pulumi-go-provider-v1.3.0
+PLUGIN_BIN="$TOOLS_DIR/plugins/pulumi-resource-command"
+PLUGIN_DIR="$PULUMI_HOME_DIR/plugins/resource-command-v$PULUMI_COMMAND_VERSION"
 
-standin_key() {
-  local node_v
-  node_v=$(node --version 2>/dev/null || echo none)
-  echo "command-provider $PULUMI_COMMAND_VERSION $(cd "$STANDIN_SRC" && find . -type f \( -name '*.ts' -o -name '*.json' -o -name pulumi-resource-command \) | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16) node=$node_v"
+command_key() {
+  local a b
+  a=$(find_upstream "$COMMAND_SRC") && a=$(tree_hash "$a/$COMMAND_SRC") || a=none
+  b=$(find_upstream "$GO_PROVIDER_SRC") && b=$(tree_hash "$b/$GO_PROVIDER_SRC") || b=none
+  echo "command $PULUMI_COMMAND_VERSION src=$a go-provider=$b $GO cgo=0"
 }
-real_command_plugin() { # prints the path of a real (non-stand-in) pulumi-resource-command, if any
-  local p home
-  if [ -e "$BIN/pulumi-resource-command" ] && ! grep -q "$STANDIN_MARK" "$BIN/pulumi-resource-command" 2>/dev/null; then
-    echo "$BIN/pulumi-resource-command"; return 0
-  fi
-  p=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$BIN" | paste -sd: -) command -v pulumi-resource-command 2>/dev/null) && { echo "$p"; return 0; }
-  home=${PULUMI_HOME:-$HOME/.pulumi}
-  p="$home/plugins/resource-command-v$PULUMI_COMMAND_VERSION/pulumi-resource-command"
-  [ -x "$p" ] && { echo "$p"; return 0; }
+build_command() {
+  local tmp
+  tmp=$(copy_upstream "$COMMAND_SRC" "$GO_PROVIDER_SRC") || die "copying the upstream sources failed"
+  mkdir -p "$(dirname "$PLUGIN_BIN")"
+  (
+    cd "$tmp/$COMMAND_SRC/provider"
+    GOTOOLCHAIN=local go mod edit -replace "github.com/pulumi/pulumi-go-provider=$tmp/$GO_PROVIDER_SRC"
+    CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -trimpath -o "$PLUGIN_BIN.tmp" \
+      -ldflags "-X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$PULUMI_COMMAND_VERSION" ./cmd/pulumi-resource-command
+  ) || { rm -rf "$tmp" "$PLUGIN_BIN.tmp"; die "building pulumi-resource-command failed; see the go output above"; }
+  rm -rf "$tmp"
+  mv -f "$PLUGIN_BIN.tmp" "$PLUGIN_BIN"
+}
+user_command_plugin() { # a real plugin the user already has in their own plugin cache
+  local home p
+  for home in "${PULUMI_HOME:-}" "$HOME/.pulumi"; do
+    [ -n "$home" ] && [ "$home" != "$PULUMI_HOME_DIR" ] || continue
+    p="$home/plugins/resource-command-v$PULUMI_COMMAND_VERSION/pulumi-resource-command"
+    if [ -x "$p" ]; then echo "$p"; return 0; fi
+  done
   return 1
 }
-build_command_standin() {
-  local tsc="$ROOT/node_modules/.bin/tsc"
-  rm -rf "$STANDIN_OUT.tmp"
-  (cd "$ROOT" && "$tsc" -p tools/command-provider --outDir "$STANDIN_OUT.tmp") \
-    || { rm -rf "$STANDIN_OUT.tmp"; die "compiling tools/command-provider failed"; }
-  rm -rf "$STANDIN_OUT"
-  mv "$STANDIN_OUT.tmp" "$STANDIN_OUT"
-  install -m 0755 "$STANDIN_SRC/pulumi-resource-command" "$BIN/.pulumi-resource-command.tmp"
-  mv -f "$BIN/.pulumi-resource-command.tmp" "$BIN/pulumi-resource-command"
+plugin_installed() { # the plugin cache holds exactly our binary
+  [ -x "$PLUGIN_DIR/pulumi-resource-command" ] && [ -f "$PLUGIN_BIN" ] && cmp -s "$PLUGIN_DIR/pulumi-resource-command" "$PLUGIN_BIN"
 }
-tool_command-provider() {
-  local real key
-  if real=$(real_command_plugin); then
-    say "command-provider: a real pulumi-resource-command is present ($real); stand-in not installed"
-    return
-  fi
-  if ! command -v node >/dev/null 2>&1 || [ ! -x "$ROOT/node_modules/.bin/tsc" ] || [ ! -d "$ROOT/node_modules/@pulumi/pulumi" ]; then
-    say "command-provider: needs node and node_modules (npm ci) to build the stand-in; skipped"
-    [ -n "$CHECK" ] && STALE=1
-    return
-  fi
-  key=$(standin_key)
-  if stamp_ok command-provider "$key" pulumi-resource-command && [ -f "$STANDIN_OUT/main.js" ] && [ -z "$FORCE" ]; then
-    say "pulumi-resource-command $PULUMI_COMMAND_VERSION STAND-IN: up to date ($BIN/pulumi-resource-command)"
-  elif [ -n "$CHECK" ]; then
-    say "pulumi-resource-command STAND-IN: missing or stale"; STALE=1; return
+tool_command() {
+  local key user
+  if user=$(user_command_plugin); then
+    say "pulumi-resource-command $PULUMI_COMMAND_VERSION: using your plugin $user (not building)"
+    if [ -z "$CHECK" ] && ! cmp -s "$user" "$PLUGIN_BIN" 2>/dev/null; then
+      mkdir -p "$(dirname "$PLUGIN_BIN")"
+      install -m 0755 "$user" "$PLUGIN_BIN"
+    fi
   else
-    timed "pulumi-resource-command $PULUMI_COMMAND_VERSION STAND-IN (tsc)" build_command_standin
-    write_stamp command-provider "$key"
+    require_go
+    key=$(command_key)
+    if stamp_ok command "$key" && [ -x "$PLUGIN_BIN" ] && [ -z "$FORCE" ]; then
+      say "pulumi-resource-command $PULUMI_COMMAND_VERSION: up to date ($PLUGIN_BIN)"
+    elif [ -n "$CHECK" ]; then
+      say "pulumi-resource-command $PULUMI_COMMAND_VERSION: missing or stale"; STALE=1; return
+    else
+      { find_upstream "$COMMAND_SRC" && find_upstream "$GO_PROVIDER_SRC"; } >/dev/null ||
+        upstream_missing "$COMMAND_SRC and $GO_PROVIDER_SRC" "pulumi-resource-command $PULUMI_COMMAND_VERSION" \
+          "pulumi plugin install resource command $PULUMI_COMMAND_VERSION   (into ~/.pulumi; this script then uses that plugin)"
+      say "building pulumi-resource-command $PULUMI_COMMAND_VERSION from a temporary copy of $(find_upstream "$COMMAND_SRC")/$COMMAND_SRC (~2 min with a cold cache) ..."
+      timed "pulumi-resource-command $PULUMI_COMMAND_VERSION" build_command
+      write_stamp command "$key"
+    fi
   fi
-  cat >&2 <<EOF
-[tools] NOTE: $BIN/pulumi-resource-command is a STAND-IN, not the real provider: a TypeScript
-[tools]   re-implementation of command:remote:Command and command:local:Command (tools/command-provider,
-[tools]   using the system OpenSSH client) that reports version $PULUMI_COMMAND_VERSION. The real Go provider
-[tools]   cannot be built here because this machine's Go module proxy refuses every version of
-[tools]   github.com/pulumi/pulumi-command/provider (HTTP 403). Differences: tools/command-provider/README.md.
-EOF
+  if [ -n "$CHECK" ]; then
+    plugin_installed || { say "pulumi-resource-command: not in the plugin cache $PLUGIN_DIR"; STALE=1; }
+    return
+  fi
+  if plugin_installed; then
+    say "pulumi-resource-command $PULUMI_COMMAND_VERSION: in the plugin cache ($PLUGIN_DIR)"
+    return
+  fi
+  [ -x "$BIN/pulumi" ] || die "installing the plugin needs the pulumi CLI: run scripts/tools.sh pulumi first"
+  PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI_SKIP_UPDATE_CHECK=1 "$BIN/pulumi" plugin install resource command "$PULUMI_COMMAND_VERSION" \
+    --file "$PLUGIN_BIN" --non-interactive >&2 || die "pulumi plugin install resource command $PULUMI_COMMAND_VERSION --file $PLUGIN_BIN failed"
+  say "pulumi-resource-command $PULUMI_COMMAND_VERSION: installed into the plugin cache ($PLUGIN_DIR)"
 }
 
 # --- main --------------------------------------------------------------------------
@@ -299,6 +349,7 @@ print_env() {
 export PATH="$BIN:\$PATH"
 export PULUMI_SKIP_UPDATE_CHECK=1
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_HOME="$PULUMI_HOME_DIR"
 EOF
 }
 
@@ -308,8 +359,7 @@ containerd2 $CONTAINERD_VERSION ($BIN/containerd2, $BIN/ctr2)
 crictl $CRICTL_VERSION ($BIN/crictl)
 pulumi $PULUMI_VERSION ($BIN/pulumi)
 pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION ($BIN/pulumi-language-nodejs)
-pulumi-resource-command $PULUMI_COMMAND_VERSION (not buildable here; see README)
-command-provider: pulumi-resource-command $PULUMI_COMMAND_VERSION STAND-IN ($BIN/pulumi-resource-command, tools/command-provider)
+pulumi-resource-command $PULUMI_COMMAND_VERSION ($PLUGIN_BIN, installed into $PLUGIN_DIR)
 EOF
 }
 
@@ -324,7 +374,7 @@ for a in "$@"; do
   --force) FORCE=1 ;;
   --check) CHECK=1 ;;
   -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  containerd2 | crictl | pulumi | command-provider) want+=("$a") ;;
+  containerd2 | crictl | pulumi | command) want+=("$a") ;;
   *) die "unknown argument '$a' (tools: ${ALL_TOOLS[*]}; flags: --print-env --check --force --list)" ;;
   esac
 done

@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { renderNodeConfig, resolvePaths } from "../render";
+import { mirrorsInMainConfig, renderNodeConfig, resolvePaths } from "../render";
 import type { PlannedFile } from "../render/types";
 import { sha256 } from "../node/shell";
 import { applyScript, applyStdin, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeState } from "../node/scripts";
@@ -17,8 +17,11 @@ const LEGACY_MODES = ["refuse", "migrate", "write"];
  *
  * Per node there are two commands: `<name>-<node>-read` reads the node (runtime, main config, owned files) and
  * `<name>-<node>-apply` writes the plan rendered from it, restarts or reloads the runtime only when needed, reads
- * the files back and verifies them; its delete returns the node to its state before this tool. Both run only
- * when the node's desired configuration changes, so an unchanged stack opens no SSH session.
+ * the files back and verifies them; its delete returns the node to its state before this tool. The apply runs only
+ * when the node's desired configuration changes, so an unchanged stack opens no SSH session; the read runs only when
+ * something the plan takes from the node can change (runtime, paths, legacy mode, mirrors held in the main config),
+ * so a change of hosts.toml files alone costs one session. A third, local resource `<name>-<node>-main-config`
+ * (no SSH) is replaced exactly when the node's planned main config changes: restarts are staged by it.
  */
 export class RegistryMirrors extends pulumi.ComponentResource {
   /** Per node: what was seen, written, restarted and verified. */
@@ -36,6 +39,7 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     const maxParallel = args.rollout?.maxParallelRestarts ?? 1;
     // `always` re-reads on every run: a value that changes each time makes the read run again.
     const runStamp = args.verify === "always" ? new Date().toISOString() : undefined;
+    const startedSeconds = Math.floor(Date.now() / 1000);
 
     const restartFlags: Promise<boolean>[] = [];
     const applies: command.remote.Command[] = [];
@@ -47,6 +51,7 @@ export class RegistryMirrors extends pulumi.ComponentResource {
         verifyAlways: args.verify === "always",
         runStamp,
         healthTimeoutSeconds: args.healthTimeoutSeconds,
+        startedSeconds,
         parent: this,
         // Restarts are staged: this node waits for the apply of the restarting node `maxParallel` places before
         // it. An earlier node that failed (or is unknown in a preview) counts as not restarting, so one
@@ -84,6 +89,8 @@ interface NodeSetupOptions {
   verifyAlways: boolean;
   runStamp?: string;
   healthTimeoutSeconds?: number;
+  /** When this program run started (Unix seconds): tells a main-config marker created in this run from an older one. */
+  startedSeconds: number;
   parent: pulumi.Resource;
   dependsOn: (needsRestart: Promise<boolean>) => Promise<pulumi.Resource[]>;
 }
@@ -99,14 +106,18 @@ class NodeSetup {
     const paths: NodePaths = resolvePaths(node.paths);
     const target = { node: node.name, sudo: node.sudo };
 
-    // Everything that decides the node's configuration; the read runs again whenever it changes.
-    const desired = o.mirrors.apply((m) => sha256(JSON.stringify({ m, paths, legacy: o.legacy, kind: givenKind ?? "auto" })));
+    // Everything the plan takes from the node depends on; the read runs again only when it changes. Any other
+    // mirror change is planned from the last read: the main config it computes is the one already written, and the
+    // apply's compare-and-swap refuses to touch a main config that changed on the node since that read.
+    const readKey = o.mirrors.apply((m) =>
+      sha256(JSON.stringify({ paths, legacy: o.legacy, kind: givenKind ?? "auto", mainConfigMirrors: mirrorsInMainConfig(m, givenKind, o.legacy) ?? null })),
+    );
     const read = new command.remote.Command(
       `${component}-${node.name}-read`,
       {
         connection: node.connection,
         create: readCommand(target, paths, givenKind),
-        triggers: [pulumi.secret(desired), ...(o.runStamp ? [o.runStamp] : [])],
+        triggers: [pulumi.secret(readKey), ...(o.runStamp ? [o.runStamp] : [])],
         logging: "stderr",
         addPreviousOutputInEnv: false,
       },
@@ -131,11 +142,27 @@ class NodeSetup {
     const specFiles: pulumi.Output<PlannedFile[]> = givenKind
       ? o.mirrors.apply((mirrors) => renderNodeConfig({ mirrors, runtime: { kind: givenKind }, paths, legacy: o.legacy }).files)
       : plan.apply((p) => p.files);
-    const script = pulumi.all([kind, specFiles]).apply(([k, files]) =>
-      applyScript({ ...target, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds }, files),
+    const script = pulumi.all([kind, specFiles, read.urn]).apply(([k, files, readUrn]) =>
+      applyScript({ ...target, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` }, files),
     );
-    const stdin = pulumi.all([plan, state, specFiles]).apply(([p, s, files]) => applyStdin(p, s.mainConfig?.sha256 ?? "absent", files));
-    const needsRestart = settled(plan.apply((p) => p.action === "restart"), false);
+    const stdin = pulumi.all([plan, state, specFiles]).apply(([p, s, files]) => applyStdin(p, s.mainConfig, files));
+
+    // The read may predate the last apply, so "the plan changes the main config" is not "the node's main config
+    // changes". This marker is: the engine replaces it (running `date` locally) only when the planned main config
+    // differs from the one of the last run, so a creation time from this run means the runtime will restart.
+    const mainConfigMarker = new command.local.Command(
+      `${component}-${node.name}-main-config`,
+      {
+        create: "date +%s",
+        triggers: [pulumi.secret(plan.apply((p) => (p.mainConfig ? sha256(`${p.mainConfig.path}\n${p.mainConfig.content}`) : "unchanged")))],
+        addPreviousOutputInEnv: false,
+      },
+      { parent: o.parent, deleteBeforeReplace: true },
+    );
+    const needsRestart = settled(
+      pulumi.all([plan, mainConfigMarker.stdout]).apply(([p, created]) => p.action === "restart" && Number(created) >= o.startedSeconds),
+      false,
+    );
 
     this.apply = new command.remote.Command(
       `${component}-${node.name}-apply`,

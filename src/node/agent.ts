@@ -87,13 +87,13 @@ plan_removals() {
   done < "$RUN/removing"
 }
 # Compare-and-swap: the main config must still be what the plan was computed from (checked before staging and
-# again right before the commit).
+# again right before the commit), even when the plan does not change it: a plan from an outdated read is refused.
 check_main_unchanged() {
-  [ -n "$MAIN" ] || return 0
-  now=$(sha "$MAIN")
-  # Already holding what this run writes (an earlier run was cut off after writing it) is fine too.
-  if [ "$now" != "$MAIN_EXPECTED" ] && [ "$now" != "$MAIN_NEW" ]; then
-    fail cas "$MAIN changed since it was read (sha256 $MAIN_EXPECTED expected, $now found); nothing was written. Run again to plan from the current file"
+  [ -n "$WATCH" ] || return 0
+  now=$(sha "$WATCH")
+  # Already holding what this run writes (an earlier run wrote it) is fine too.
+  if [ "$now" != "$MAIN_EXPECTED" ] && { [ -z "$MAIN" ] || [ "$now" != "$MAIN_NEW" ]; }; then
+    fail cas "$WATCH changed since it was read (sha256 $MAIN_EXPECTED expected, $now found); nothing was written. Read the node again to plan from the current file: $REREAD"
   fi
 }
 wait_healthy() {
@@ -146,7 +146,7 @@ for f in manifest removing olddirs newdirs; do : > "$RUN/$f" || fail stage "cann
 cat > "$RUN/stdin" || fail stage "cannot read the bundle on stdin (disk full?)"
 meta() { awk -v k="$1" '$1=="RM-META" && $2==k {print $3; exit}' "$RUN/stdin"; }
 ACTION=$(meta action); [ -n "$ACTION" ] || ACTION=none
-MAIN=$(meta main); MAIN_EXPECTED=$(meta expected); MAIN_NEW=$(meta mainsha)
+WATCH=$(meta watch); MAIN=$(meta main); MAIN_EXPECTED=$(meta expected); MAIN_NEW=$(meta mainsha)
 check_main_unchanged
 `;
 

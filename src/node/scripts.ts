@@ -20,6 +20,8 @@ export interface NodeTarget {
   stateDir?: string;
   /** Overrides of how the runtime is driven (e.g. a health check for a socket in another place). */
   control?: Partial<RuntimeControl>;
+  /** How to make the node be read again, named when its main config changed since the read. */
+  reread?: string;
 }
 
 /** Seconds a runtime gets to answer after a restart or reload. */
@@ -27,6 +29,7 @@ export const DEFAULT_HEALTH_TIMEOUT = 30;
 
 function header(target: NodeTarget, vars: Record<string, string>): string {
   const lines = [`NODE=${shq(target.node)}`, `STATE=${shq(target.stateDir ?? STATE_DIR)}`, `RUN=""`, `COMMITTED=""`];
+  lines.push(`REREAD=${shq(target.reread ?? "run its read command again")}`);
   for (const [k, v] of Object.entries(vars)) lines.push(`${k}=${shq(v)}`);
   return lines.join("\n");
 }
@@ -112,8 +115,8 @@ export interface ApplyInput extends NodeTarget {
   runtime: RuntimeKind;
   paths: NodePaths;
   plan: NodePlan;
-  /** sha256 of the main config the plan was computed from (`absent` for no file); required with `plan.mainConfig`. */
-  mainConfigSha?: string;
+  /** The main config the plan was computed from (sha256 `absent` for no file); required with `plan.mainConfig`. */
+  readMain?: ReadMainConfig;
   healthTimeoutSeconds?: number;
 }
 
@@ -125,7 +128,7 @@ export interface ApplyCommand {
 
 /** Builds the command and stdin that write a plan, restart if needed, verify, and roll back on failure. */
 export function applyCommand(input: ApplyInput): ApplyCommand {
-  return { command: applyScript(input, input.plan.files), stdin: applyStdin(input.plan, input.mainConfigSha, input.plan.files) };
+  return { command: applyScript(input, input.plan.files), stdin: applyStdin(input.plan, input.readMain, input.plan.files) };
 }
 
 /**
@@ -172,13 +175,21 @@ export function applyScript(target: NodeTarget & { runtime: RuntimeKind; paths: 
   return asRoot(script, target);
 }
 
+/** The main config as a read saw it: the apply refuses to run when it is no longer so. */
+export interface ReadMainConfig {
+  path: string;
+  /** sha256 of the file, `absent` when there was none. */
+  sha256: string;
+}
+
 /**
- * The stdin of an apply: secret file contents, the plan's main config with the hash it must replace, the
+ * The stdin of an apply: secret file contents, the main config the plan was computed from (path and hash: the
+ * apply runs only while the node still has it, or already has the new one), the plan's new main config, the
  * action, and files not in `staticFiles` (e.g. hosts.toml migrated from legacy config.toml entries).
  */
-export function applyStdin(plan: NodePlan, mainConfigSha: string | undefined, staticFiles: PlannedFile[]): string {
+export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined, staticFiles: PlannedFile[]): string {
   const main = plan.mainConfig;
-  if (main && mainConfigSha === undefined) throw new Error("applyStdin: mainConfigSha is required when the plan changes the main config");
+  if (main && readMain === undefined) throw new Error("applyStdin: the main config as read is required when the plan changes the main config");
   const inCommand = new Set(staticFiles.filter((f) => !f.secret).map((f) => f.path));
   const lines: string[] = [`RM-META action ${plan.action}`];
   const payloads = new Map<string, string>();
@@ -187,7 +198,8 @@ export function applyStdin(plan: NodePlan, mainConfigSha: string | undefined, st
     payloads.set(id, content);
     return id;
   };
-  if (main) lines.push(`RM-META main ${main.path}`, `RM-META expected ${mainConfigSha}`, `RM-META mainsha ${payload(main.content)}`);
+  if (readMain) lines.push(`RM-META watch ${readMain.path}`, `RM-META expected ${readMain.sha256}`);
+  if (main) lines.push(`RM-META main ${main.path}`, `RM-META mainsha ${payload(main.content)}`);
   for (const file of plan.files) {
     if (!inCommand.has(file.path)) lines.push(`RM-XFILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
   }

@@ -1,5 +1,5 @@
 import { validateMirrors } from "../spec/validate";
-import { DEFAULT_PATHS, RegistryMirrorsError, type NodePaths } from "../spec/types";
+import { DEFAULT_PATHS, RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type RuntimeKind } from "../spec/types";
 import { renderContainerd } from "./containerd";
 import { renderCrio } from "./crio";
 import { renderDocker } from "./docker";
@@ -37,6 +37,18 @@ export function renderNodeConfig(input: RenderInput): NodePlan {
         { path: "runtime.kind", message: `unknown runtime ${JSON.stringify(input.runtime?.kind)}; use "containerd", "cri-o" or "docker"` },
       ]);
   }
+}
+
+/**
+ * The part of `mirrors` that a runtime's main config (containerd config.toml, Docker daemon.json) depends on, or
+ * `undefined` when it depends on none of it. With containerd's hosts.toml (`legacy` refuse or migrate) the main
+ * config only points `config_path` at the hosts directory, whatever the mirrors; CRI-O has no main config. Docker's
+ * daemon.json and containerd's `legacy: "write"` hold the mirrors themselves; an unknown runtime may be either.
+ * A node must be read again when this changes; any other mirror change is planned from the last read.
+ */
+export function mirrorsInMainConfig(mirrors: Mirror[], kind: RuntimeKind | undefined, legacy: LegacyMode = "refuse"): Mirror[] | undefined {
+  if (kind === "cri-o" || (kind === "containerd" && legacy !== "write")) return undefined;
+  return mirrors;
 }
 
 /** Default paths with the caller's overrides; every path must be absolute. */

@@ -49,7 +49,8 @@ export function installMocks(preview: boolean, stdoutFor: (name: string, inputs:
     {
       newResource(args) {
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-        const stdout = stdoutFor(args.name, args.inputs);
+        // The local main-config marker prints its creation time (`date +%s`).
+        const stdout = args.type === "command:local:Command" ? String(Math.floor(Date.now() / 1000)) : stdoutFor(args.name, args.inputs);
         return { id: `${args.name}-id`, state: { ...args.inputs, ...(stdout !== undefined ? { stdout, stderr: "" } : {}) } };
       },
       call: () => ({}),

@@ -50,6 +50,18 @@ describe("resource graph", () => {
     ]);
   });
 
+  it("registers a local main-config marker per node: no connection, replaced when the planned main config changes", () => {
+    const markers = recorded.filter((r) => r.type === "command:local:Command");
+    expect(markers.map((r) => r.name).sort()).toEqual(["mirrors-node-1-main-config", "mirrors-node-2-main-config"]);
+    for (const m of markers) {
+      expect(m.inputs.connection).toBeUndefined();
+      expect(m.inputs.create).toBe("date +%s");
+      const [triggers, secret] = unwrapSecret(m.inputs.triggers);
+      expect(secret).toBe(true);
+      expect((triggers as string[])[0]).toMatch(/^[0-9a-f]{64}$/); // the node had no config.toml: the plan writes one
+    }
+  });
+
   it("parents every command to the component", async () => {
     const urn = await valueOf(component.urn);
     expect(urn).toContain("registry-mirrors:index:RegistryMirrors::mirrors");
@@ -94,6 +106,38 @@ describe("resource graph", () => {
   it("reports per node", async () => {
     const reports = await valueOf(component.reports);
     expect(reports!["node-1"]).toMatchObject({ node: "node-1", runtime: { kind: "containerd", version: "1.6.20" }, action: "none", verification: "ok" });
+  });
+});
+
+describe("when a node is read again", () => {
+  /** The read trigger of a one-node component, by the component's arguments. */
+  async function readTrigger(name: string, mirrors: rm.Mirror[], node: Partial<rm.MirrorNodeArgs> = {}, legacy?: rm.LegacyMode): Promise<string> {
+    new rm.RegistryMirrors(name, { mirrors, nodes: [{ name: "n", connection: connection(2201), runtime: "containerd", ...node }], legacy });
+    await settle();
+    const read = recorded.find((r) => r.name === `${name}-n-read`)!;
+    const [triggers] = unwrapSecret(read.inputs.triggers);
+    return JSON.stringify(triggers);
+  }
+  const one: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.5:5000" }] }];
+  const two: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.6:5000" }] }, { upstream: "quay.io", endpoints: [{ url: "http://10.0.0.6:5000" }] }];
+
+  it("not for a change of hosts.toml files only (containerd; CRI-O): the apply plans from the last read", async () => {
+    expect(await readTrigger("k1", one)).toBe(await readTrigger("k2", two));
+    expect(await readTrigger("k3", one, { runtime: "cri-o" })).toBe(await readTrigger("k4", two, { runtime: "cri-o" }));
+  });
+
+  it("for a change of what the plan takes from the node: runtime, paths, legacy mode", async () => {
+    const base = await readTrigger("k5", one);
+    expect(await readTrigger("k6", one, { runtime: "cri-o" })).not.toBe(base);
+    expect(await readTrigger("k7", one, { paths: { hostsDir: "/etc/containerd/mirrors.d" } })).not.toBe(base);
+    expect(await readTrigger("k8", one, {}, "migrate")).not.toBe(base);
+  });
+
+  it("for any mirror change where the main config holds the mirrors (Docker, legacy write) or the runtime is unknown", async () => {
+    const docker: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.7:5000" }] }];
+    expect(await readTrigger("k9", one, { runtime: "docker" })).not.toBe(await readTrigger("k10", docker, { runtime: "docker" }));
+    expect(await readTrigger("k11", one, {}, "write")).not.toBe(await readTrigger("k12", two, {}, "write"));
+    expect(await readTrigger("k13", one, { runtime: "auto" })).not.toBe(await readTrigger("k14", two, { runtime: "auto" }));
   });
 });
 

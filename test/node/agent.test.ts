@@ -32,7 +32,7 @@ function apply(mirrors: Mirror[], opts: { healthy?: boolean } = {}) {
     runtime: "containerd",
     paths,
     plan,
-    mainConfigSha: read.mainConfig!.sha256,
+    readMain: read.mainConfig,
   });
   const result = run(cmd.command, cmd.stdin);
   return { plan, result, report: parseApplyOutput(result.stdout), cmd };
@@ -134,7 +134,7 @@ it("compare-and-swap: a config.toml changed between read and write stops the run
   const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
   const plan = renderNodeConfig({ mirrors: [MIRROR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
   writeFileSync(paths.containerdConfig, `${LIVE}# edited behind our back\n`);
-  const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan, mainConfigSha: read.mainConfig!.sha256 });
+  const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan, readMain: read.mainConfig });
   const r = run(cmd.command, cmd.stdin);
   expect(r.status).not.toBe(0);
   expect(r.stderr).toMatch(/node node-a: step cas: .*config.toml changed since it was read/);

@@ -6,7 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { parse } from "smol-toml";
-import { renderNodeConfig, type NodePlan } from "../../src";
+import { renderNodeConfig, type Mirror, type NodePlan } from "../../src";
+import { mirrorsInMainConfig } from "../../src/render";
 import { SCENARIOS } from "./scenarios";
 
 const GOLDEN_DIR = join(__dirname, "golden");
@@ -52,6 +53,18 @@ describe.each(Object.entries(SCENARIOS))("%s", (name, input) => {
     expect(again.files).toEqual(plan.files);
     // Only the runtime's own need remains: CRI-O always reloads its registries, others do nothing.
     expect(again.action).toBe(input.runtime.kind === "cri-o" ? "reload" : "none");
+  });
+
+  // The component reads a node again only when mirrorsInMainConfig (or runtime, paths, legacy) changes; any other
+  // mirror change is planned from the last read, which is right only if the main config cannot tell the difference.
+  it("takes nothing from the mirrors for its main config unless mirrorsInMainConfig says so", () => {
+    const other: Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "https://other-mirror.example:5000" }] }];
+    const changed = renderNodeConfig({ ...input, mirrors: other });
+    if (mirrorsInMainConfig(input.mirrors, input.runtime.kind, input.legacy) === undefined) {
+      expect({ main: changed.mainConfig, action: changed.action }).toEqual({ main: plan.mainConfig, action: plan.action });
+    } else {
+      expect(input.runtime.kind === "docker" || input.legacy === "write").toBe(true);
+    }
   });
 
   it("keeps secrets in files readable by root only", () => {

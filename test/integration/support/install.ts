@@ -45,7 +45,7 @@ export function planFor(state: NodeState, mirrors: Mirror[], legacy?: LegacyMode
 /** Runs the apply command of a plan over SSH (command as argument, secrets on stdin). Does not throw. */
 export async function runApply(lab: Lab, ref: NodeRef, state: NodeState, plan: NodePlan): Promise<{ exec: ExecResult; ms: number }> {
   const name = nodeName(lab, ref);
-  const { command, stdin } = applyCommand({ node: name, runtime: state.runtime.kind, paths: PATHS, plan, mainConfigSha: state.mainConfig?.sha256 });
+  const { command, stdin } = applyCommand({ node: name, runtime: state.runtime.kind, paths: PATHS, plan, readMain: state.mainConfig });
   const started = Date.now();
   const exec = await lab.exec(ref, command, { input: stdin, timeoutMs: APPLY_TIMEOUT_MS });
   return { exec, ms: Date.now() - started };
