@@ -1,6 +1,6 @@
 /**
- * A test driver that runs a Pulumi program's `command:remote:Command` resources for real, over SSH, with the
- * semantics of `@pulumi/command` 1.2.1 (see shared/facts/pulumi.md §1): a new resource runs `create`; a change of
+ * A test driver that runs a Pulumi program's `command:remote:Command` resources for real, over SSH (and its
+ * `command:local:Command` resources on this machine), with the semantics of `@pulumi/command` 1.2.1 (see shared/facts/pulumi.md §1): a new resource runs `create`; a change of
  * any input but `triggers` is an update that runs `update ?? create`; a `triggers` change replaces (the
  * component sets deleteBeforeReplace, so the old `delete` runs first); unchanged inputs run nothing; resources
  * gone from the program run their stored `delete`. State is kept across `up` calls like a stack's.
@@ -141,7 +141,7 @@ export class CommandDriver {
 
   private async register(type: string, name: string, rawInputs: Record<string, unknown>, seen: Set<string>) {
     seen.add(name);
-    if (type !== "command:remote:Command") return { id: `${name}-id`, state: rawInputs };
+    if (type !== "command:remote:Command" && type !== "command:local:Command") return { id: `${name}-id`, state: rawInputs };
     const inputs = unwrap(rawInputs) as Record<string, unknown>;
     const previous = this.state.get(name);
     if (previous && isDeepStrictEqual(previous.inputs, inputs)) return { id: `${name}-id`, state: previous.outputs };
@@ -156,7 +156,9 @@ export class CommandDriver {
     let stdout = "";
     let stderr = "";
     if (script) {
-      const run = await this.exec(name, operation, inputs.connection as Connection, script, (inputs.stdin as string | undefined) ?? "");
+      const run = type === "command:local:Command"
+        ? await this.execLocal(name, operation, script)
+        : await this.exec(name, operation, inputs.connection as Connection, script, (inputs.stdin as string | undefined) ?? "");
       stdout = run.stdout;
       stderr = run.stderr;
     }
@@ -169,8 +171,21 @@ export class CommandDriver {
   private async remove(name: string): Promise<void> {
     const stored = this.state.get(name)!;
     const script = stored.inputs.delete as string | undefined;
-    if (script) await this.exec(name, "delete", stored.inputs.connection as Connection, script, "");
+    if (script && stored.inputs.connection === undefined) await this.execLocal(name, "delete", script);
+    else if (script) await this.exec(name, "delete", stored.inputs.connection as Connection, script, "");
     this.state.delete(name);
+  }
+
+  /** Runs a local command with `/bin/sh -c`, as the provider does (not counted as a node execution). */
+  private execLocal(resource: string, operation: Execution["operation"], script: string): Promise<{ stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn("/bin/sh", ["-c", script], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${resource}: ${operation} failed (exit ${code}): ${stderr}`))));
+    });
   }
 
   /** Runs one command over SSH the way the provider does: no PTY, the command string as is, stdin piped. */

@@ -6,15 +6,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import { startLab, type Lab } from "../lab";
-import { missingTools, ProgramStack, ROOT } from "./stack";
+import { ProgramStack, requireTools, ROOT } from "./stack";
 
 jest.setTimeout(300_000);
 
-const missing = missingTools();
-const maybe = missing.length === 0 ? describe : describe.skip;
-if (missing.length > 0) process.stdout.write(`SKIP test/e2e/example.test.ts: missing ${missing.join(", ")} (run scripts/tools.sh)\n`);
-
-maybe("examples/ssh-nodes through the real pulumi CLI", () => {
+describe("examples/ssh-nodes through the real pulumi CLI", () => {
   let lab: Lab;
   let stack: ProgramStack;
   let machines: Record<string, unknown>[] = [];
@@ -23,6 +19,7 @@ maybe("examples/ssh-nodes through the real pulumi CLI", () => {
   let before: string | undefined;
 
   beforeAll(async () => {
+    requireTools();
     lab = await startLab({ nodes: 3, waitForOtherLabMs: 900_000 });
     const d = lab.describe();
     machines = d.nodes.map((n) => ({ name: n.name, host: n.host, port: n.port, hostKey: n.hostKey, runtime: n.runtime === "crio" ? "cri-o" : "containerd" }));

@@ -1,12 +1,13 @@
 /**
  * A throw-away stack of the root program (Pulumi.yaml → program/) driven through the real `pulumi` CLI, fully
- * offline: its own PULUMI_HOME, a file backend and a passphrase in a temp dir. The project is a copy of the root
+ * offline: the tools' PULUMI_HOME (whose plugin cache holds pulumi-resource-command, as on a user's machine), a
+ * file backend and a passphrase in a temp dir. The project is a copy of the root
  * Pulumi.yaml whose `main` points at the repository's program/ by absolute path, so the stack's config file
  * (Pulumi.<stack>.yaml) lives in the temp dir and nothing is written into the repository.
  *
  * Used by test/e2e/engine.test.ts and demo/run.ts.
  */
-import { execFile } from "child_process";
+import { execFile, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -15,10 +16,52 @@ import type { NodeDescription } from "../lab";
 export const ROOT = path.resolve(__dirname, "../..");
 export const BIN = path.join(ROOT, ".tools/bin");
 export const PULUMI = path.join(BIN, "pulumi");
+/** The Node.js language host, beside the CLI as in a release archive. */
+export const LANGUAGE_HOST = path.join(BIN, "pulumi-language-nodejs");
+/** PULUMI_HOME of the tests, the demo and the benchmark (scripts/tools.sh installs the plugin into its cache). */
+export const PULUMI_HOME = path.join(ROOT, ".tools/pulumi-home");
+export const COMMAND_VERSION = "1.2.1";
+/** pulumi-resource-command in the plugin cache: where the engine finds it (never on PATH). */
+export const COMMAND_PLUGIN = path.join(PULUMI_HOME, `plugins/resource-command-v${COMMAND_VERSION}/pulumi-resource-command`);
 
-/** Everything the engine needs to run the root program here (missing → the caller skips or builds them). */
+/** Everything the engine needs to run the root program here (missing → run scripts/tools.sh). */
 export function missingTools(): string[] {
-  return [PULUMI, path.join(BIN, "pulumi-language-nodejs"), path.join(BIN, "pulumi-resource-command")].filter((f) => !fs.existsSync(f));
+  return [PULUMI, LANGUAGE_HOST, COMMAND_PLUGIN].filter((f) => !fs.existsSync(f));
+}
+
+/** Fails with what to do when a tool is missing: a missing engine is a broken set-up, never a skipped test. */
+export function requireTools(): void {
+  const missing = missingTools();
+  if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}: run scripts/tools.sh (it builds and installs them)`);
+}
+
+/** The environment for the real CLI, offline: file backend, passphrase, the tools' PULUMI_HOME. */
+export function pulumiEnv(backendDir: string, passphrase: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${BIN}:${process.env.PATH}`,
+    PULUMI_BACKEND_URL: `file://${backendDir}`,
+    PULUMI_CONFIG_PASSPHRASE: passphrase,
+    PULUMI_HOME,
+    PULUMI_SKIP_UPDATE_CHECK: "1",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+  };
+  delete env.PULUMI_ACCESS_TOKEN;
+  delete env.PULUMI_CONFIG;
+  return env;
+}
+
+/** The versions of the CLI, the language host and the command provider that the engine runs here. */
+export function toolVersions(): Record<string, string> {
+  const run = (file: string, args: string[]) => execFileSync(file, args, { env: { ...process.env, PULUMI_HOME, PULUMI_SKIP_UPDATE_CHECK: "1" }, encoding: "utf8" }).trim();
+  const plugins = JSON.parse(run(PULUMI, ["plugin", "ls", "--json"])) as { name: string; kind: string; version: string }[];
+  const command = plugins.find((p) => p.name === "command" && p.kind === "resource");
+  return {
+    pulumi: run(PULUMI, ["version"]),
+    "pulumi-language-nodejs": run(LANGUAGE_HOST, ["--version"]),
+    "pulumi-resource-command": command ? `${command.version} (plugin cache ${path.dirname(COMMAND_PLUGIN)})` : "NOT INSTALLED",
+  };
 }
 
 export interface RunResult {
@@ -70,18 +113,7 @@ export class ProgramStack {
     this.name = yaml.match(/^name:\s*(\S+)\s*$/m)?.[1] ?? "registry-mirrors";
     const main = path.join(projectDir, yaml.match(/^main:\s*(\S+)\s*$/m)?.[1] ?? ".") + "/";
     fs.writeFileSync(path.join(this.project, "Pulumi.yaml"), /^main:/m.test(yaml) ? yaml.replace(/^main:.*$/m, `main: ${main}`) : `${yaml.trimEnd()}\nmain: ${main}\n`);
-    this.env = {
-      ...process.env,
-      PATH: `${BIN}:${process.env.PATH}`,
-      PULUMI_BACKEND_URL: `file://${this.dir}/state`,
-      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
-      PULUMI_HOME: path.join(this.dir, "home"),
-      PULUMI_SKIP_UPDATE_CHECK: "1",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
-    };
-    delete this.env.PULUMI_ACCESS_TOKEN;
-    delete this.env.PULUMI_CONFIG;
+    this.env = pulumiEnv(path.join(this.dir, "state"), "e2e-passphrase");
   }
 
   get configFile(): string {

@@ -1,32 +1,26 @@
 /**
- * The pulumi-resource-command STAND-IN (tools/command-provider) under the real engine: `.tools/bin/pulumi`
- * v3.248.0 + the v3.68.0 Node.js language host + a throwaway sshd on 127.0.0.1, fully offline.
+ * pulumi-resource-command 1.2.1 — the real provider, from the Pulumi plugin cache — under the real engine:
+ * `.tools/bin/pulumi` v3.248.0 + the v3.248.0 Node.js language host + a throwaway sshd on 127.0.0.1, fully offline.
+ * These are the provider behaviours the component relies on.
  *
  * One stack, one `command.remote.Command` with a pinned host key, driven through create, a no-op `up`
  * (nothing runs: no SSH connection reaches sshd), `preview --diff`, an update, a `triggers` replace with
  * deleteBeforeReplace (delete runs first), a secret in stdin (never in `stack export` plain text),
  * a failing command and a rejected `environment` variable (error texts), and `destroy` (delete runs).
  *
- * Needs `scripts/tools.sh` to have run (pulumi, language host, stand-in) and sshd/ssh/ssh-keygen.
+ * Needs `scripts/tools.sh` to have run (pulumi, language host, the plugin installed) and sshd/ssh/ssh-keygen.
  */
 import { ChildProcess, execFile, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { COMMAND_PLUGIN, LANGUAGE_HOST, PULUMI, PULUMI_HOME, requireTools, toolVersions } from "../e2e/stack";
 
 jest.setTimeout(180_000);
 
 const ROOT = path.resolve(__dirname, "../..");
-const BIN = path.join(ROOT, ".tools/bin");
-const PULUMI = path.join(BIN, "pulumi");
-const STANDIN = path.join(BIN, "pulumi-resource-command");
-
-const missing = [PULUMI, path.join(BIN, "pulumi-language-nodejs"), STANDIN, "/usr/sbin/sshd"].filter((f) => !fs.existsSync(f));
-const maybe = missing.length === 0 ? describe : describe.skip;
-if (missing.length > 0) {
-  process.stdout.write(`SKIP test/engine/provider.test.ts: missing ${missing.join(", ")} (run scripts/tools.sh; apt-get install openssh-server)\n`);
-}
+const BIN = path.dirname(PULUMI);
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -82,7 +76,7 @@ exports.stdout = node.stdout;
 exports.stderr = node.stderr;
 `;
 
-maybe("pulumi-resource-command stand-in under the real engine", () => {
+describe("pulumi-resource-command 1.2.1 from the plugin cache under the real engine", () => {
   let tmp = "";
   let sshd: ChildProcess | undefined;
   let sshdLog = "";
@@ -105,6 +99,9 @@ maybe("pulumi-resource-command stand-in under the real engine", () => {
   const journalLines = () => (fs.existsSync(journal) ? fs.readFileSync(journal, "utf8").trim().split("\n") : []);
 
   beforeAll(async () => {
+    requireTools();
+    if (!fs.existsSync("/usr/sbin/sshd")) throw new Error("missing /usr/sbin/sshd: apt-get install openssh-server");
+    process.stdout.write(`ENGINE ${JSON.stringify(toolVersions())}\n`);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "engine-provider-"));
     journal = path.join(tmp, "journal");
     const user = os.userInfo().username;
@@ -140,8 +137,8 @@ maybe("pulumi-resource-command stand-in under the real engine", () => {
     prog = path.join(tmp, "prog");
     fs.mkdirSync(prog);
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(prog, "node_modules"));
-    fs.writeFileSync(path.join(prog, "Pulumi.yaml"), "name: standin-test\nruntime: nodejs\n");
-    fs.writeFileSync(path.join(prog, "package.json"), JSON.stringify({ name: "standin-test", main: "index.js" }));
+    fs.writeFileSync(path.join(prog, "Pulumi.yaml"), "name: provider-test\nruntime: nodejs\n");
+    fs.writeFileSync(path.join(prog, "package.json"), JSON.stringify({ name: "provider-test", main: "index.js" }));
     fs.writeFileSync(path.join(prog, "index.js"), PROGRAM);
 
     fs.mkdirSync(path.join(tmp, "state"));
@@ -152,7 +149,7 @@ maybe("pulumi-resource-command stand-in under the real engine", () => {
       PULUMI_CONFIG_PASSPHRASE: "test",
       PULUMI_SKIP_UPDATE_CHECK: "1",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_HOME: path.join(tmp, "home"),
+      PULUMI_HOME,
     };
     delete env.PULUMI_ACCESS_TOKEN;
     await pulumi(["stack", "init", "test"]);
@@ -181,7 +178,7 @@ maybe("pulumi-resource-command stand-in under the real engine", () => {
     const provrpc = require("@pulumi/pulumi/proto/provider_grpc_pb");
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const emptyproto = require("google-protobuf/google/protobuf/empty_pb");
-    const p = spawn(STANDIN, [], { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn(COMMAND_PLUGIN, [], { stdio: ["ignore", "pipe", "inherit"] });
     try {
       const port = await new Promise<string>((resolve) => p.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim())));
       const client = new provrpc.ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -194,10 +191,15 @@ maybe("pulumi-resource-command stand-in under the real engine", () => {
     }
   });
 
-  test("up creates: the command runs once over SSH with stdin; the engine uses the ambient stand-in", async () => {
+  test("the language host is v3.248.0 and no plugin is on PATH", () => {
+    expect(execFileSync(LANGUAGE_HOST, ["--version"], { encoding: "utf8" }).trim()).toBe("v3.248.0");
+    for (const dir of (env.PATH ?? "").split(":")) expect(fs.existsSync(path.join(dir, "pulumi-resource-command"))).toBe(false);
+  });
+
+  test("up creates: the command runs once over SSH with stdin; the engine takes the provider from the plugin cache", async () => {
     const before = accepted();
     const r = await pulumi(["up", "--yes", "--skip-preview"]);
-    expect(r.out).toContain("using pulumi-resource-command from $PATH");
+    expect(r.out).not.toContain("from $PATH");
     expect(journalLines()).toEqual(["create-1"]);
     expect(fs.readFileSync(path.join(tmp, "stdin-copy"), "utf8")).toBe("stdin-secret-7f3eb6f3");
     expect(accepted() - before).toBe(1);

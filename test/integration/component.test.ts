@@ -103,14 +103,15 @@ describe("lifecycle on containerd 1.6, 2.x, CRI-O-style, root and sudo nodes", (
     expect(restarts()).toEqual(r0);
   });
 
-  it("a mirrors-only change rewrites hosts.toml with no restart, at most two sessions a node", async () => {
+  it("a mirrors-only change rewrites hosts.toml with no restart, in one session a node (the read is not run again)", async () => {
     const s0 = sessions();
     const r0 = restarts();
     const ns = lab.registry("ns-mirror").url;
     const { errors, reports } = await up(driver, mirrorsFor(ns), NODES.map((n) => nodeArgs(n)));
     expect(errors).toEqual([]);
     expect(restarts()).toEqual(r0);
-    for (const n of NODES) expect(lab.sshSessionCount(n) - s0[n]).toBeLessThanOrEqual(2);
+    // node4's runtime is `auto`: its main config may hold mirrors (Docker), so it is read again.
+    expect(Object.fromEntries(NODES.map((n) => [n, lab.sshSessionCount(n) - s0[n]]))).toEqual({ node1: 1, node2: 1, node3: 1, node4: 2 });
     expect(reports!.node1.written).toEqual(["/etc/containerd/certs.d/docker.io/hosts.toml", "/etc/containerd/certs.d/gcr.io/hosts.toml"]);
     expect(fileOn("node1", "/etc/containerd/certs.d/docker.io/hosts.toml")).toContain("override_path = true");
     // The CRI-O node re-reads its registries on reload (not a restart).
