@@ -8,8 +8,8 @@
  * - peakProgramRssKb: the peak VmRSS of the Node.js process that runs the Pulumi program (command line with
  *   `@pulumi/pulumi/cmd/run`, under pulumi-language-nodejs); for Ansible, of the ansible-playbook controller
  *   process itself (the command we start).
- * - peakByRoleKb: per role, the peak of the role's RSS sum at one sample: `program`, `provider` (the command
- *   provider stand-in, a Node.js process), `engine` (pulumi CLI + language host), `ssh` (ssh clients),
+ * - peakByRoleKb: per role, the peak of the role's RSS sum at one sample: `program`, `provider`
+ *   (pulumi-resource-command, a Go binary from the plugin cache), `engine` (pulumi CLI + language host), `ssh` (ssh clients),
  *   `controller` / `forks` (ansible-playbook and its worker processes), `other`.
  * Processes that detach (ssh ControlPersist masters) leave the tree and are not counted.
  */
@@ -84,12 +84,13 @@ function role(p: Proc, rootPid: number): string {
   if (p.pid === rootPid) return p.comm.startsWith("ansible") ? "controller" : "engine";
   if (p.comm === "ssh") return "ssh";
   if (p.comm.startsWith("ansible")) return "forks";
+  // The command provider is a Go binary run from the plugin cache (comm is cut to 15 characters).
+  if (p.comm.startsWith("pulumi-resourc")) return "provider";
   if (p.comm.startsWith("pulumi")) return "engine";
   if (p.comm === "node") {
     let c = cmdlines.get(p.pid);
     if (c === undefined || c === "") cmdlines.set(p.pid, (c = cmdlineOf(p.pid)));
     if (c.includes("@pulumi/pulumi/cmd/run")) return "program";
-    if (c.includes("command-provider")) return "provider";
   }
   return "other";
 }

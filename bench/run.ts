@@ -6,8 +6,11 @@
  * no state dir — reset through the node's mount namespace, which opens no SSH session):
  *   ours:    fresh stack → `pulumi up` (first install) → `pulumi up` (no-op) → mirrors-only change
  *   ansible: first run → no-op re-run → mirrors-only change (Debian defaults; optionally pipelining=True)
+ *   floor:   one plain `ssh node true` to every node at once (the least any SSH-based tool can cost)
  * For every run: wall time, SSH connections ("Accepted publickey") and SSH session channels ("Starting session")
  * per node from each node's sshd log, runtime restarts per node (lab systemctl log), peak memory (see memory.ts).
+ * The engine is the real one: pulumi CLI, its Node.js language host and pulumi-resource-command from the plugin
+ * cache of the tools' PULUMI_HOME (scripts/tools.sh); their versions are recorded with the machine.
  *
  * Once per size (N > 1), the first install also runs with the default rollout (maxParallelRestarts 1).
  * Environment: BENCH_SIZES (default "1,5,20"), BENCH_REPS (default 3), BENCH_NOOP_REPS (extra no-ops per rep,
@@ -20,12 +23,12 @@ import * as os from "os";
 import * as path from "path";
 import { startLab, type Lab, type LabDescription, type NodeSpec } from "../test/lab";
 import { renderNodeConfig } from "../src/render";
+import { PULUMI, pulumiEnv, requireTools, toolVersions } from "../test/e2e/stack";
 import type { Mirror } from "../src/spec/types";
 import { runMeasured, type Measured } from "./memory";
 import { writeResultsMd, type BenchResults, type RunRecord, type SizeResult } from "./report";
 
 const ROOT = path.resolve(__dirname, "..");
-const BIN = path.join(ROOT, ".tools/bin");
 const CERTS_DIR = "/etc/containerd/certs.d";
 const CONFIG = "/etc/containerd/config.toml";
 
@@ -52,10 +55,9 @@ function machine(): Record<string, string> {
     kernel: `${os.type()} ${os.release()}`,
     os: tryRun("sh", ["-c", ". /etc/os-release && echo $PRETTY_NAME"]),
     node: process.version,
-    pulumi: tryRun(path.join(BIN, "pulumi"), ["version"]),
-    "pulumi-language-nodejs": "v3.68.0 (see scripts/tools/README.md)",
+    ...toolVersions(),
     "@pulumi/pulumi": require("@pulumi/pulumi/package.json").version,
-    "pulumi-resource-command": "1.2.1 STAND-IN (tools/command-provider)",
+    "@pulumi/command": require("@pulumi/command/package.json").version,
     ansible: tryRun("ansible", ["--version"]),
     python: tryRun("python3", ["--version"]),
     containerd: tryRun("containerd", ["--version"]),
@@ -143,17 +145,7 @@ class PulumiSide {
     this.prog = path.join(tmp, "prog");
     this.specFile = path.join(tmp, "spec.json");
     fs.mkdirSync(path.join(tmp, "state"), { recursive: true });
-    this.env = {
-      ...process.env,
-      PATH: `${BIN}:${process.env.PATH}`,
-      PULUMI_BACKEND_URL: `file://${tmp}/state`,
-      PULUMI_CONFIG_PASSPHRASE: "bench",
-      PULUMI_SKIP_UPDATE_CHECK: "1",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_HOME: path.join(tmp, "home"),
-      REGMIRROR_BENCH_SPEC: this.specFile,
-    };
-    delete this.env.PULUMI_ACCESS_TOKEN;
+    this.env = { ...pulumiEnv(path.join(tmp, "state"), "bench"), REGMIRROR_BENCH_SPEC: this.specFile };
   }
 
   /** Copies bench/program, links node_modules, compiles src/ into it (once per temp dir). */
@@ -178,16 +170,33 @@ class PulumiSide {
   }
 
   pulumi(args: string[]): string {
-    const r = spawnSync(path.join(BIN, "pulumi"), [...args, "--non-interactive", "--color=never"], { cwd: this.prog, env: this.env, encoding: "utf8", maxBuffer: 256 << 20 });
+    const r = spawnSync(PULUMI, [...args, "--non-interactive", "--color=never"], { cwd: this.prog, env: this.env, encoding: "utf8", maxBuffer: 256 << 20 });
     if (r.status !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
     return r.stdout;
   }
 
   async up(): Promise<Measured> {
-    const m = await runMeasured(path.join(BIN, "pulumi"), ["up", "--yes", "--skip-preview", "--non-interactive", "--color=never"], { cwd: this.prog, env: this.env });
+    const m = await runMeasured(PULUMI, ["up", "--yes", "--skip-preview", "--non-interactive", "--color=never"], { cwd: this.prog, env: this.env });
     if (m.code !== 0) throw new Error(`pulumi up exited ${m.code}:\n${m.output.slice(-6000)}`);
+    if (m.output.includes("from $PATH")) throw new Error(`pulumi up used a plugin from PATH, not the plugin cache:\n${m.output.slice(-2000)}`);
     return m;
   }
+}
+
+// ------------------------------------------------------------------------------------------------------ SSH floor
+
+/**
+ * One plain `ssh node true` to every node at once, with the same key, known_hosts and host key checking as the
+ * tools: the least an SSH-based tool can cost for one contact per node (connection, key exchange, auth, a session).
+ */
+async function sshFloor(d: LabDescription): Promise<Measured> {
+  const script = d.nodes
+    .map((n) => `ssh -T -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${d.knownHostsFile} -i ${n.privateKeyPath} -p ${n.port} ${n.user}@127.0.0.1 true &`)
+    .concat(["fail=0; for j in $(jobs -p); do wait $j || fail=1; done; exit $fail"])
+    .join("\n");
+  const m = await runMeasured("sh", ["-c", script], { cwd: os.tmpdir(), env: process.env });
+  if (m.code !== 0) throw new Error(`ssh floor: an ssh exited non-zero:\n${m.output.slice(-2000)}`);
+  return m;
 }
 
 // --------------------------------------------------------------------------------------------------- Ansible side
@@ -354,6 +363,8 @@ async function benchSize(n: number, tmpRoot: string, program: string): Promise<S
       runs.push(await measure(lab, d, "ansible", "change", rep, () => ansible.run(ansibleVars.v2), check(ms.v2)));
       ansible.closeMasters();
 
+      runs.push(await measure(lab, d, "ssh-floor", "floor", rep, () => sshFloor(d)));
+
       if (rep <= pipeliningReps) {
         await resetNodes(lab, d, original);
         runs.push(await measure(lab, d, "ansible-pipelining", "first", rep, () => piped.run(pipedVars.v1), check(ms.v1)));
@@ -370,6 +381,7 @@ async function benchSize(n: number, tmpRoot: string, program: string): Promise<S
 }
 
 async function main(): Promise<void> {
+  requireTools();
   const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "regmirror-bench-"));
   log(`temp dir ${tmpRoot}; sizes ${sizes.join(",")}, ${reps} repetitions`);
   const program = path.join(tmpRoot, "prog");

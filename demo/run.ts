@@ -1,8 +1,8 @@
 /**
  * `npm run demo` — the README's main command.
  *
- * 1. builds the pinned Go tools (pulumi CLI, language host, containerd 2.x, crictl) and the command-provider
- *    stand-in if they are missing (`scripts/tools.sh`);
+ * 1. builds the pinned Go tools (pulumi CLI and its Node.js language host, pulumi-resource-command — installed into
+ *    the plugin cache of .tools/pulumi-home —, containerd 2.x, crictl) if they are missing (`scripts/tools.sh`);
  * 2. starts the lab: node1 containerd 1.6, node2 containerd 2.x, node3 CRI-O-style, real registries;
  * 3. configures a demo stack of the root program (Pulumi.yaml → program/) — a temp file backend, nothing written
  *    to the repository — with the lab's plain mirror for docker.io and for gcr.io (`fallback: false`), and runs
@@ -18,7 +18,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { startLab, type Lab } from "../test/lab";
-import { labNodeConfig, missingTools, ProgramStack, ROOT } from "../test/e2e/stack";
+import { labNodeConfig, missingTools, ProgramStack, ROOT, toolVersions } from "../test/e2e/stack";
 import type { NodeReport } from "../src";
 
 const NODES = ["node1", "node2", "node3"];
@@ -27,8 +27,8 @@ const say = (s: string) => process.stdout.write(`[demo ${((Date.now() - t0) / 10
 
 function ensureTools(): void {
   const tools = path.join(ROOT, "scripts/tools.sh");
-  // --check builds nothing: exit 0 when every pinned tool (pulumi, language host, command stand-in, containerd 2.x,
-  // crictl) is present and up to date.
+  // --check builds nothing: exit 0 when every pinned tool (pulumi, language host, the command plugin in the plugin
+  // cache, containerd 2.x, crictl) is present and up to date.
   if (spawnSync(tools, ["--check"], { cwd: ROOT, stdio: "ignore" }).status === 0 && missingTools().length === 0) return;
   say("building the pinned tools with scripts/tools.sh (first run only; cached in .tools/) …");
   const r = spawnSync(tools, [], { cwd: ROOT, stdio: "inherit" });
@@ -71,6 +71,8 @@ async function pullOnNode(lab: Lab, node: string): Promise<{ digest: string; ser
 
 async function main(): Promise<void> {
   ensureTools();
+  const v = toolVersions();
+  say(`engine: pulumi ${v.pulumi}, pulumi-language-nodejs ${v["pulumi-language-nodejs"]}, pulumi-resource-command ${v["pulumi-resource-command"]}`);
   say("starting the lab (node1 containerd 1.6, node2 containerd 2.x, node3 CRI-O-style) …");
   const lab = await startLab({ nodes: 3, waitForOtherLabMs: 900_000 });
   let stack: ProgramStack | undefined;

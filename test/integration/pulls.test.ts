@@ -100,7 +100,7 @@ describe("config.toml edit keeps containerd starting cleanly on both versions", 
     expect(await lab.criLoaded(name)).toBe(true);
     expect(lab.journal(name, 400)).not.toMatch(/invalid plugin config|invalid cri image config|mirrors.*cannot be set/);
     if (node.user === "lab") {
-      // The restart went through sudo: the systemctl stand-in saw uid 0.
+      // The restart went through sudo: the lab's systemctl saw uid 0.
       expect(lab.systemctlCalls(name).filter((c) => c.verb === "restart").map((c) => c.uid)).toEqual(lab.systemctlCalls(name).filter((c) => c.verb === "restart").map(() => 0));
     }
 

@@ -1,6 +1,6 @@
 /**
  * The lab itself: 10 nodes of mixed runtimes start, answer over SSH with pinned host keys, each sees its own /etc,
- * its runtime answers, sudo behaves as configured, the systemctl stand-in restarts containerd for real, the machine's
+ * its runtime answers, sudo behaves as configured, the lab's systemctl restarts containerd for real, the machine's
  * files are untouched, and stop leaves no process and no mount.
  */
 import * as fs from "fs";
@@ -138,7 +138,7 @@ test("sudo: NOPASSWD works; a password-only sudo fails fast with a clear message
   expect(r3.code).toBe(4);
 });
 
-test("systemctl stand-in really restarts containerd, logs every call, can be made to fail; journalctl prints the log", async () => {
+test("lab systemctl really restarts containerd, logs every call, can be made to fail; journalctl prints the log", async () => {
   const n = lab.findNode((x) => x.runtime === "containerd" && x.user === "root", "root containerd node");
   const before = lab.restartCount(n);
   const pid1 = (await lab.nsExecOk(n, [`${n.dir}/lib/service.sh`, "pid"])).trim();

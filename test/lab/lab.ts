@@ -462,7 +462,7 @@ async function buildLab(
       put(path.join(etc, "crictl.yaml"), crictlYaml());
       fs.symlinkSync(crictl(tools), path.join(nd, "bin", "crictl"));
     } else {
-      put(path.join(etc, "crio", "crio.conf"), `# CRI-O configuration of lab node ${s.name} (stand-in: no crio daemon runs here)\n[crio.image]\n`);
+      put(path.join(etc, "crio", "crio.conf"), `# CRI-O configuration of lab node ${s.name} (no crio daemon runs here)\n[crio.image]\n`);
       put(path.join(nd, "bin", "crio"), crioScript(), 0o755);
     }
     if (s.user === "lab") {
@@ -488,7 +488,7 @@ async function buildLab(
       }
       fs.chmodSync(home, 0o750);
     }
-    // stand-ins and the runtime service
+    // lab scripts (systemctl, journalctl, crio) and the runtime service
     put(path.join(nd, "lib", "service.sh"), serviceScript(p, s.runtime), 0o755);
     put(path.join(nd, "bin", "systemctl"), systemctlScript(p, unit), 0o755);
     put(path.join(nd, "bin", "journalctl"), journalctlScript(p, unit, runtimeLog), 0o755);

@@ -9,7 +9,7 @@
  * - `/var/lib/containerd` and `/var/lib/containers` are bind mounts of plain lab directories (overlayfs snapshotters
  *   cannot sit on an overlay);
  * - `/run` is a fresh tmpfs (with `/run/sshd`), `/root` and `/tmp` are lab directories (the lab dir stays reachable at
- *   its own path), `/usr/local/bin` is the node's bin dir (systemctl, journalctl, crictl, crio stand-ins);
+ *   its own path), `/usr/local/bin` is the node's bin dir (systemctl, journalctl, crictl, crio shims);
  * - containerd 2.x nodes get `.tools/bin/containerd2` and `ctr2` bound over `/usr/bin/containerd` and `/usr/bin/ctr`;
  *   CRI-O-style nodes get `/usr/bin` overlaid with whiteouts so no containerd binary exists there.
  */
@@ -240,7 +240,7 @@ export interface NodePaths {
   name: string;
 }
 
-/** The runtime "unit" script (start/stop/status) used by boot.sh and the systemctl stand-in. */
+/** The runtime "unit" script (start/stop/status) used by boot.sh and the lab's systemctl. */
 export function serviceScript(p: NodePaths, runtime: NodeRuntime): string {
   const head = `#!/bin/sh
 # Runtime service of lab node ${p.name} (registry-mirrors test lab): start | start-nowait | stop | state | pid
@@ -339,10 +339,10 @@ esac
 `;
 }
 
-/** systemctl stand-in (on the node's PATH as /usr/local/bin/systemctl). */
+/** lab systemctl (on the node's PATH as /usr/local/bin/systemctl). */
 export function systemctlScript(p: NodePaths, unit: string): string {
   return `#!/bin/sh
-# systemctl stand-in of lab node ${p.name} (registry-mirrors test lab). Knows one unit: ${unit}.service.
+# lab systemctl of lab node ${p.name} (registry-mirrors test lab). Knows one unit: ${unit}.service.
 # Every call is appended to $N/systemctl.log: time, verb, unit, uid, exit code (tab separated).
 N=${q(p.node)}
 UNIT=${q(unit)}
@@ -379,7 +379,7 @@ failed_job() {
 }
 case "$verb" in
   daemon-reload|daemon-reexec) need_root; finish ;;
-  "") echo "systemctl (lab stand-in): no verb" >&2; rc=1; finish ;;
+  "") echo "systemctl (lab script): no verb" >&2; rc=1; finish ;;
 esac
 if [ "$unit" != "$UNIT" ]; then
   case "$verb" in
@@ -410,7 +410,7 @@ case "$verb" in
   status)
     s=$("$SERVICE" state); pid=$("$SERVICE" pid)
     case "$s" in active) sub="active (running)" ;; failed) sub="failed (Result: exit-code)" ;; *) sub="inactive (dead)" ;; esac
-    echo "* $unit.service - $unit (registry-mirrors lab stand-in)"
+    echo "* $unit.service - $unit (registry-mirrors lab script)"
     echo "     Loaded: loaded (/lib/systemd/system/$unit.service; enabled; preset: enabled)"
     echo "     Active: $sub"
     [ "$pid" != 0 ] && echo "   Main PID: $pid ($unit)"
@@ -424,16 +424,16 @@ case "$verb" in
       if [ -n "$value" ]; then echo "\${kv#*=}"; else echo "$kv"; fi
     done ;;
   enable|disable|mask|unmask) need_root ;;
-  *) echo "Unknown command verb $verb (lab stand-in)." >&2; rc=1 ;;
+  *) echo "Unknown command verb $verb (lab script)." >&2; rc=1 ;;
 esac
 finish
 `;
 }
 
-/** journalctl stand-in: `journalctl -u UNIT [-n N]` prints the tail of the runtime's log. */
+/** lab journalctl: `journalctl -u UNIT [-n N]` prints the tail of the runtime's log. */
 export function journalctlScript(p: NodePaths, unit: string, logFile: string): string {
   return `#!/bin/sh
-# journalctl stand-in of lab node ${p.name} (registry-mirrors test lab): -u ${unit} [-n N] prints the runtime log tail.
+# lab journalctl of lab node ${p.name} (registry-mirrors test lab): -u ${unit} [-n N] prints the runtime log tail.
 n=10; unit=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -455,21 +455,21 @@ exit 0
 `;
 }
 
-/** crio stand-in: answers only `--version` / `version` (runtime detection); see README. */
+/** crio shim: answers only `--version` / `version` (runtime detection); see README. */
 export function crioScript(): string {
   return `#!/bin/sh
-# crio stand-in (registry-mirrors test lab): only the version is emulated, so runtime detection sees CRI-O.
+# crio shim (registry-mirrors test lab): only the version is emulated, so runtime detection sees CRI-O.
 case "$1" in
   --version|-v|version)
     echo "crio version 1.29.1"
     echo "Version:        1.29.1"
-    echo "GitCommit:      registry-mirrors-lab-stand-in"
+    echo "GitCommit:      registry-mirrors-lab-shim"
     echo "GoVersion:      go1.21.6"
     echo "Compiler:       gc"
     echo "Platform:       linux/amd64"
     exit 0 ;;
 esac
-echo "crio (registry-mirrors lab stand-in): only --version is emulated; mirror config is read by skopeo/podman" >&2
+echo "crio (registry-mirrors lab script): only --version is emulated; mirror config is read by skopeo/podman" >&2
 exit 1
 `;
 }

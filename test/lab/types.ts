@@ -11,7 +11,7 @@ export type NodeRuntime =
   | "containerd2"
   /**
    * "CRI-O-style" node: no containerd at all, `/etc/containers/registries.conf(.d)` read by skopeo/podman
-   * (the same containers-registries.conf library CRI-O uses) and a `crio` stand-in that only answers `--version`.
+   * (the same containers-registries.conf library CRI-O uses) and a `crio` shim that only answers `--version`.
    */
   | "crio";
 
@@ -99,7 +99,7 @@ export interface NodeDescription {
   dir: string;
   /** sshd log (`sshd -e` output, `LogLevel VERBOSE`). */
   sshdLog: string;
-  /** The runtime's log (what the `journalctl` stand-in prints). */
+  /** The runtime's log (what the lab's `journalctl` prints). */
   runtimeLog: string;
   /** One line per `systemctl` call: `ISO-time<TAB>verb<TAB>unit<TAB>uid<TAB>exit-code`. */
   systemctlLog: string;
@@ -209,7 +209,7 @@ export interface RegistryRequest {
   remoteUser: string;
 }
 
-/** One `systemctl` call recorded by the stand-in. */
+/** One `systemctl` call recorded by the lab's systemctl. */
 export interface SystemctlCall {
   time: string;
   verb: string;

@@ -47,7 +47,7 @@ beforeEach(() => {
   target = { node: "node-a", sudo: false, stateDir: join(root, "state") };
   mkdirSync(join(root, "etc/containerd"), { recursive: true });
   writeFileSync(paths.containerdConfig, LIVE, { mode: 0o640 });
-  // A systemctl stand-in that records every call.
+  // A systemctl script that records every call.
   mkdirSync(join(root, "bin"));
   systemctlLog = join(root, "systemctl.log");
   writeFileSync(join(root, "bin/systemctl"), `#!/bin/sh\necho "$*" >> ${systemctlLog}\n`);
