@@ -231,7 +231,7 @@ step_crictl() {
 # pulumi_program DIR INDEX-JS: stack init / up / output stdout == hi / destroy / rm
 pulumi_program() {
   local d=$1
-  mkdir -p "$d/prog" "$d/state" "$d/home"
+  mkdir -p "$d/prog" "$d/state"
   ln -s "$ROOT/node_modules" "$d/prog/node_modules"
   printf 'name: tools-smoke\nruntime: nodejs\n' >"$d/prog/Pulumi.yaml"
   printf '{ "name": "tools-smoke", "main": "index.js" }\n' >"$d/prog/package.json"
@@ -239,10 +239,11 @@ pulumi_program() {
   (
     cd "$d/prog"
     # Everything Pulumi needs offline (see scripts/tools/README.md):
-    export PULUMI_HOME="$d/home" PULUMI_BACKEND_URL="file://$d/state" PULUMI_CONFIG_PASSPHRASE=x \
+    export PULUMI_HOME="$ROOT/.tools/pulumi-home" PULUMI_BACKEND_URL="file://$d/state" PULUMI_CONFIG_PASSPHRASE=x \
       PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
     pulumi stack init dev --non-interactive >"$d/init.log" 2>&1 || { cat "$d/init.log"; exit 1; }
     pulumi up --yes --skip-preview --non-interactive >"$d/up.log" 2>&1 || { cat "$d/up.log"; exit 1; }
+    if grep -q 'from \$PATH' "$d/up.log"; then echo "a plugin came from PATH, not the plugin cache:"; cat "$d/up.log"; exit 1; fi
     [ "$(pulumi stack output stdout)" = hi ] || { echo "stack output stdout != hi"; cat "$d/up.log"; exit 1; }
     pulumi destroy --yes --non-interactive >"$d/destroy.log" 2>&1 || { cat "$d/destroy.log"; exit 1; }
     pulumi stack rm --yes --non-interactive dev >"$d/rm.log" 2>&1 || { cat "$d/rm.log"; exit 1; }
@@ -269,10 +270,9 @@ exports.stdout = new Echo("hi", { cmd: "echo hi" }).stdout;'; then
   else
     ko "pulumi up/destroy with a dynamic resource"
   fi
-  # 2. @pulumi/command's local.Command through pulumi-resource-command as an ambient plugin.
-  if ! command -v pulumi-resource-command >/dev/null; then
-    skip=$((skip + 1))
-    log "SKIP: command.local.Command: no pulumi-resource-command on PATH (not buildable from this module proxy; see scripts/tools/README.md)"
+  # 2. @pulumi/command's local.Command through pulumi-resource-command from the plugin cache.
+  if [ ! -x "$ROOT/.tools/pulumi-home/plugins/resource-command-v1.2.1/pulumi-resource-command" ]; then
+    ko "pulumi-resource-command 1.2.1 is not in the plugin cache .tools/pulumi-home (run scripts/tools.sh command)"
     return
   fi
   [ -d "$ROOT/node_modules/@pulumi/command" ] || { ko "run npm ci first: node_modules/@pulumi/command missing"; return; }
