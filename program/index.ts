@@ -31,8 +31,10 @@ interface NodeConfig {
   privateKeyPath?: string;
   /** The private key itself; set it with `pulumi config set --secret --path 'nodes[N].privateKey'`. */
   privateKey?: string;
-  /** The node's SSH host key, `ssh-ed25519 AAAA…` (authorized_keys format). Strongly recommended. */
+  /** The node's SSH host key, `ssh-ed25519 AAAA…` (authorized_keys format). Required unless insecureIgnoreHostKey. */
   hostKey?: string;
+  /** Connect without checking the host key (warned on every run). */
+  insecureIgnoreHostKey?: boolean;
   runtime?: MirrorNodeArgs["runtime"];
   sudo?: boolean;
   paths?: MirrorNodeArgs["paths"];
@@ -116,10 +118,6 @@ function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
   else if (n.privateKeyPath !== undefined) privateKey = readKey(n.privateKeyPath, `${where}.privateKeyPath`);
   else if (defaultKey !== undefined) privateKey = defaultKey;
   else if (defaultKeyPath !== undefined) privateKey = readKey(defaultKeyPath, "registry-mirrors:privateKeyPath");
-  if (n.hostKey === undefined) {
-    pulumi.log.warn(`${where} (${n.name}): no hostKey: the node's SSH host key is not checked. Pin it with ` +
-      `pulumi config set --path 'nodes[${i}].hostKey' "ssh-ed25519 AAAA…"`);
-  }
   return {
     name: n.name,
     connection: {
@@ -135,6 +133,7 @@ function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
     ...(n.sudo !== undefined ? { sudo: n.sudo } : {}),
     ...(n.paths !== undefined ? { paths: n.paths } : {}),
     ...(n.legacy !== undefined ? { legacy: n.legacy } : {}),
+    ...(n.insecureIgnoreHostKey !== undefined ? { insecureIgnoreHostKey: n.insecureIgnoreHostKey } : {}),
   };
 }
 
@@ -155,7 +154,16 @@ const args: RegistryMirrorsArgs = {
   healthTimeoutSeconds: config.getNumber("healthTimeoutSeconds"),
 };
 
-const mirrors = new RegistryMirrors(config.get("name") ?? "mirrors", args);
+let mirrors: RegistryMirrors;
+try {
+  mirrors = new RegistryMirrors(config.get("name") ?? "mirrors", args);
+} catch (e) {
+  // The component's argument errors name fields like nodes[0].connection.hostKey: the same paths as this config.
+  if (e instanceof RegistryMirrorsError) {
+    throw new pulumi.RunError(`registry-mirrors: ${e.problems.map((p) => `registry-mirrors:${p.path.replace(/\.connection\./, ".")}: ${p.message}`).join("\n  ")}`);
+  }
+  throw e;
+}
 
 /** Per node: runtime and version seen, files written, restart/reload, verification. */
 export const reports = mirrors.reports;

@@ -41,11 +41,23 @@ export type NodeRuntime = RuntimeKind | "auto";
 export interface MirrorNodeArgs {
   /** Unique name of the node: used in resource names and in every message. Letters, digits, `.`, `_`, `-`. */
   name: string;
-  /** How to reach the node over SSH: `@pulumi/command`'s connection (host, port, user, privateKey, hostKey, proxy…). */
+  /**
+   * How to reach the node over SSH: `@pulumi/command`'s connection (host, port, user, privateKey, hostKey, proxy…).
+   * `hostKey` (and `proxy.hostKey`) is required: the node's SSH public key line, e.g. `ssh-ed25519 AAAAC3Nza…`,
+   * or an Output of the resource that created the machine. A node presenting another key is refused before
+   * anything is sent to it.
+   */
   connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   /**
+   * Connect without checking the SSH host key of the node and of its proxy. Whoever answers at the address then
+   * receives the registry credentials; every preview and update warns, and the node's report says so.
+   * @default false
+   */
+  insecureIgnoreHostKey?: boolean;
+  /**
    * The node's container runtime. Default `auto`: read from the node. Giving it lets `pulumi preview --diff`
-   * show every file even before the node was read.
+   * show every file even before the node was read, and lets a mirrors-only change skip the read (one SSH session
+   * instead of two): with `auto` the node may be a Docker node, whose daemon.json holds the mirrors.
    */
   runtime?: NodeRuntime;
   /** Run commands through `sudo -n`. Default: only when the SSH user is not root. */
@@ -97,6 +109,8 @@ export interface NodeReport {
   action: "none" | "reload" | "restart";
   /** `ok`, or what differed when the written files were read back. */
   verification: string;
+  /** `pinned` (the node proved it holds the pinned key) or `not checked` (`insecureIgnoreHostKey`). */
+  hostKey: "pinned" | "not checked";
   /** Things to know about this node. */
   warnings: string[];
 }

@@ -8,6 +8,7 @@ import { validateMirrors } from "../spec/validate";
 import { RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type Problem, type RuntimeKind } from "../spec/types";
 import type { MirrorNodeArgs, NodeReport, RegistryMirrorsArgs } from "./args";
 import { verifyReadBack } from "./verify";
+import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
 
 const RUNTIMES = ["containerd", "cri-o", "docker", "auto"];
 const LEGACY_MODES = ["refuse", "migrate", "write"];
@@ -52,6 +53,7 @@ export class RegistryMirrors extends pulumi.ComponentResource {
         runStamp,
         healthTimeoutSeconds: args.healthTimeoutSeconds,
         startedSeconds,
+        index,
         parent: this,
         // Restarts are staged: this node waits for the apply of the restarting node `maxParallel` places before
         // it. An earlier node that failed (or is unknown in a preview) counts as not restarting, so one
@@ -91,6 +93,8 @@ interface NodeSetupOptions {
   healthTimeoutSeconds?: number;
   /** When this program run started (Unix seconds): tells a main-config marker created in this run from an older one. */
   startedSeconds: number;
+  /** The node's index in `nodes`, for field paths in messages. */
+  index: number;
   parent: pulumi.Resource;
   dependsOn: (needsRestart: Promise<boolean>) => Promise<pulumi.Resource[]>;
 }
@@ -105,6 +109,18 @@ class NodeSetup {
     // The hosts directory is fixed here (not adopted from the node) so every file path is known before a read.
     const paths: NodePaths = resolvePaths(node.paths);
     const target = { node: node.name, sudo: node.sudo };
+    const insecure = node.insecureIgnoreHostKey === true;
+
+    // The connection as the commands get it, its host keys checked once its Outputs resolve (plain ones were
+    // checked before anything was registered).
+    const connection = pulumi.output(node.connection).apply((c) => {
+      const problems = hostKeyProblems(`nodes[${o.index}]`, node.name, insecure, c as TrustedConnection);
+      if (problems.length > 0) throw new RegistryMirrorsError(problems, `invalid connection of node ${node.name}`);
+      return c;
+    });
+    if (insecure) {
+      pulumi.log.warn(`node ${node.name}: insecureIgnoreHostKey is set: its SSH host key is not checked, so whoever answers at its address receives the registry credentials`, o.parent);
+    }
 
     // Everything the plan takes from the node depends on; the read runs again only when it changes. Any other
     // mirror change is planned from the last read: the main config it computes is the one already written, and the
@@ -112,16 +128,32 @@ class NodeSetup {
     const readKey = o.mirrors.apply((m) =>
       sha256(JSON.stringify({ paths, legacy: o.legacy, kind: givenKind ?? "auto", mainConfigMirrors: mirrorsInMainConfig(m, givenKind, o.legacy) ?? null })),
     );
+
+    // Before the read or the apply runs (whenever their inputs may change), the node must show the pinned host key;
+    // a changed key fails here with both fingerprints. Nodes behind a proxy are checked by the connection alone.
+    const hostKeyCheck = insecure
+      ? undefined
+      : new command.local.Command(
+          `${component}-${node.name}-host-key`,
+          {
+            create: pulumi.unsecret(connection.apply((c) =>
+              c.proxy ? `echo 'node ${node.name} is behind a proxy: its host key is checked by the SSH connection'` : hostKeyCheckScript(node.name, c.host, c.port ?? 22, c.hostKey!),
+            )),
+            triggers: [pulumi.secret(pulumi.all([o.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: o.runStamp ?? null }))))],
+            addPreviousOutputInEnv: false,
+          },
+          { parent: o.parent, deleteBeforeReplace: true },
+        );
     const read = new command.remote.Command(
       `${component}-${node.name}-read`,
       {
-        connection: node.connection,
+        connection,
         create: readCommand(target, paths, givenKind),
         triggers: [pulumi.secret(readKey), ...(o.runStamp ? [o.runStamp] : [])],
         logging: "stderr",
         addPreviousOutputInEnv: false,
       },
-      { parent: o.parent, deleteBeforeReplace: true, additionalSecretOutputs: ["stdout"] },
+      { parent: o.parent, deleteBeforeReplace: true, additionalSecretOutputs: ["stdout"], dependsOn: hostKeyCheck ? [hostKeyCheck] : [] },
     );
     const state = read.stdout.apply(parseReadOutput);
     const kind: pulumi.Output<RuntimeKind> = givenKind ? pulumi.output(givenKind) : pulumi.unsecret(state.apply((s) => s.runtime.kind));
@@ -167,7 +199,7 @@ class NodeSetup {
     this.apply = new command.remote.Command(
       `${component}-${node.name}-apply`,
       {
-        connection: node.connection,
+        connection,
         // Secret file contents are not in the script, so it can be shown as it is: readable in previews.
         create: pulumi.unsecret(script),
         delete: kind.apply((k) => removeCommand(target, k, paths, o.healthTimeoutSeconds)),
@@ -199,7 +231,8 @@ class NodeSetup {
           removed: applied.removed,
           action: applied.action,
           verification: "ok",
-          warnings: p.warnings,
+          hostKey: insecure ? ("not checked" as const) : ("pinned" as const),
+          warnings: insecure ? [`insecureIgnoreHostKey: the SSH host key of ${node.name} was not checked`, ...p.warnings] : p.warnings,
         };
       }),
     );
@@ -251,6 +284,15 @@ function checkArgs(args: RegistryMirrorsArgs): void {
     if (node?.runtime !== undefined && !RUNTIMES.includes(node.runtime)) problems.push({ path: `${at}.runtime`, message: `must be one of ${RUNTIMES.join(", ")}` });
     if (node?.legacy !== undefined && !LEGACY_MODES.includes(node.legacy)) problems.push({ path: `${at}.legacy`, message: `must be one of ${LEGACY_MODES.join(", ")}` });
     if (node?.sudo !== undefined && typeof node.sudo !== "boolean") problems.push({ path: `${at}.sudo`, message: "must be true or false" });
+    if (node?.insecureIgnoreHostKey !== undefined && typeof node.insecureIgnoreHostKey !== "boolean") {
+      problems.push({ path: `${at}.insecureIgnoreHostKey`, message: "must be true or false (a plain value, not an Output)" });
+    }
+    // A connection held in an Output is checked when it resolves, before any command runs.
+    if (node?.connection !== undefined && !pulumi.Output.isInstance(node.connection) && !(node.connection instanceof Promise)) {
+      const c = node.connection as TrustedConnection;
+      const proxy = c.proxy !== undefined && (pulumi.Output.isInstance(c.proxy) || (c.proxy as unknown) instanceof Promise) ? undefined : c.proxy;
+      problems.push(...hostKeyProblems(at, typeof node.name === "string" ? node.name : at, node.insecureIgnoreHostKey === true, { ...c, proxy }));
+    }
     try {
       resolvePaths(node?.paths);
     } catch (e) {

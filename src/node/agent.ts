@@ -11,7 +11,9 @@
  */
 export const AGENT_LIBRARY = String.raw`
 set -u
-umask 022
+# Everything this agent creates is root's alone until it sets a file's final mode: the stdin bundle, staged copies of
+# credential files and the state directory never exist readable by others, not even for a moment.
+umask 077
 # A dropped SSH connection must not stop a run half-way: finish it, the next run reads the result.
 trap '' HUP PIPE
 say() { printf '%s\n' "$*" 2>/dev/null || true; }
@@ -39,7 +41,7 @@ manifest_get() { awk -v k="$1" -v p="$2" '$1==k && $2==p {print; exit}' "$STATE/
 ensure_dir() {
   d=$1; missing=""
   while [ ! -d "$d" ]; do missing="$d $missing"; d=$(dirname "$d"); done
-  for m in $missing; do mkdir "$m" || return 1; say "d $m" >> "$RUN/newdirs"; done
+  for m in $missing; do mkdir -m 755 "$m" || return 1; say "d $m" >> "$RUN/newdirs"; done
 }
 # restore_or_delete PATH BACKUP: puts the original back byte for byte, or removes a file that did not exist.
 restore_or_delete() {
@@ -140,8 +142,18 @@ fi
 
 /** Start of an apply: the run directory, the stdin bundle and the values read from it. */
 export const APPLY_STAGE = String.raw`
+# A run that was killed (not just cut off: that one finishes) leaves its directory, with the bundle's secrets, and
+# its staged copies behind: remove both before anything else.
+for stale in "$STATE"/run.*; do
+  [ -d "$stale" ] || continue
+  kill -0 "$(printf '%s' "$stale" | sed 's/^.*run\.//')" 2>/dev/null && continue
+  if [ -f "$stale/tmps" ]; then while read -r t; do rm -f "$t.rm-new"; done < "$stale/tmps"; fi
+  rm -rf "$stale"
+done
 RUN=$STATE/run.$$
 mkdir -p "$STATE/backup" "$RUN/prev" || fail stage "cannot create $STATE (disk full or read-only?)"
+# Only root may read the state: the bundle, backups of files that hold credentials, the manifest.
+chmod 700 "$STATE" "$STATE/backup" "$RUN" || fail stage "cannot make $STATE private"
 for f in manifest removing olddirs newdirs; do : > "$RUN/$f" || fail stage "cannot write in $STATE (disk full?)"; done
 cat > "$RUN/stdin" || fail stage "cannot read the bundle on stdin (disk full?)"
 meta() { awk -v k="$1" '$1=="RM-META" && $2==k {print $3; exit}' "$RUN/stdin"; }

@@ -2,6 +2,8 @@
 import * as pulumi from "@pulumi/pulumi";
 
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+/** A real ed25519 public key line (test fixture; nothing holds its private half). */
+export const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJU3550rSCMuhoFs7z8/4H4mqypnXbJwxI5plrBg4J5x";
 /** How the mock monitor hands an unknown (preview) value to `newResource`. */
 export const isUnknown = (v: unknown): boolean => typeof v === "object" && v !== null && (v as Record<string, unknown>).__pulumiUnknown === true;
 

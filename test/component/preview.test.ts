@@ -2,12 +2,12 @@
  * Preview (`pulumi preview --diff`): commands do not run, so what was read is unknown. With the runtime given,
  * the apply command must still be known and show every file as text; with `auto` it cannot be.
  */
-import { installMocks, isUnknown, settle, unwrapSecret } from "./mocks";
+import { HOST_KEY, installMocks, isUnknown, settle, unwrapSecret } from "./mocks";
 
 const recorded = installMocks(true);
 import * as rm from "../../src";
 
-const connection = { host: "127.0.0.1", port: 2201, user: "root", privateKey: "KEY" };
+const connection = { host: "127.0.0.1", port: 2201, user: "root", privateKey: "KEY", hostKey: HOST_KEY };
 
 beforeAll(async () => {
   new rm.RegistryMirrors("pv", {

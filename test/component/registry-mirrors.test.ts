@@ -5,14 +5,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import { join } from "path";
-import { READ_STDOUT_CONTAINERD, applyStdoutFor, installMocks, settle, unwrapSecret, valueOf } from "./mocks";
+import { HOST_KEY, READ_STDOUT_CONTAINERD, applyStdoutFor, installMocks, settle, unwrapSecret, valueOf } from "./mocks";
 
 const recorded = installMocks(false, (name, inputs) => (name.endsWith("-read") ? READ_STDOUT_CONTAINERD : name.endsWith("-apply") ? applyStdoutFor(inputs) : undefined));
 // Imported after the mocks are installed.
 import * as rm from "../../src";
+import { hostKeyProblems } from "../../src/component/host-key";
 
 const KEY = readFileSync(join(__dirname, "..", "spec", "fixtures", "client.key"), "utf8");
-const connection = (port: number) => ({ host: "127.0.0.1", port, user: "root", privateKey: pulumi.secret("KEY"), hostKey: "ssh-ed25519 AAAA" });
+const connection = (port: number) => ({ host: "127.0.0.1", port, user: "root", privateKey: pulumi.secret("KEY"), hostKey: HOST_KEY });
 
 function commandInputs(name: string) {
   const r = recorded.find((x) => x.name === name);
@@ -51,7 +52,7 @@ describe("resource graph", () => {
   });
 
   it("registers a local main-config marker per node: no connection, replaced when the planned main config changes", () => {
-    const markers = recorded.filter((r) => r.type === "command:local:Command");
+    const markers = recorded.filter((r) => r.type === "command:local:Command" && r.name.endsWith("-main-config"));
     expect(markers.map((r) => r.name).sort()).toEqual(["mirrors-node-1-main-config", "mirrors-node-2-main-config"]);
     for (const m of markers) {
       expect(m.inputs.connection).toBeUndefined();
@@ -106,6 +107,69 @@ describe("resource graph", () => {
   it("reports per node", async () => {
     const reports = await valueOf(component.reports);
     expect(reports!["node-1"]).toMatchObject({ node: "node-1", runtime: { kind: "containerd", version: "1.6.20" }, action: "none", verification: "ok" });
+  });
+});
+
+describe("SSH host keys", () => {
+  const mirrors: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.5:5000" }] }];
+  const problemsOf = (f: () => unknown): { path: string; message: string }[] => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof rm.RegistryMirrorsError) return e.problems;
+      throw e;
+    }
+    throw new Error("no error");
+  };
+
+  it("a node without a pinned host key is refused before anything is registered, with how to get the key", () => {
+    const before = recorded.length;
+    const problems = problemsOf(() => new rm.RegistryMirrors("nokey", { mirrors, nodes: [{ name: "n1", connection: { host: "10.0.1.11", port: 2222, privateKey: "KEY" } }] }));
+    expect(problems.map((p) => p.path)).toEqual(["nodes[0].connection.hostKey"]);
+    expect(problems[0].message).toContain("ssh-keyscan -t ed25519 -p 2222 10.0.1.11");
+    expect(problems[0].message).toContain("nodes[0].insecureIgnoreHostKey: true");
+    expect(recorded.slice(before)).toEqual([]);
+  });
+
+  it("so is a bastion without one, and a key that is not a public key line", () => {
+    const problems = problemsOf(() =>
+      new rm.RegistryMirrors("badkeys", {
+        mirrors,
+        nodes: [
+          { name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: HOST_KEY, proxy: { host: "bastion", privateKey: "KEY" } } },
+          { name: "n2", connection: { host: "10.0.1.12", privateKey: "KEY", hostKey: "SHA256:iyGWWU+MDiYSsAO7kKYAeEMylyVIASz+tfry91OwSsM" } },
+        ],
+      }),
+    );
+    expect(problems.map((p) => p.path)).toEqual(["nodes[0].connection.proxy.hostKey", "nodes[1].connection.hostKey"]);
+    expect(problems[0].message).toContain("the bastion of node \"n1\"");
+    expect(problems[1].message).toContain("must be an SSH public key line");
+  });
+
+  it("insecureIgnoreHostKey: true connects unchecked, warns, and says so in the report; with a key as well it is refused", async () => {
+    const component = new rm.RegistryMirrors("insecure", { mirrors, nodes: [{ name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY" }, insecureIgnoreHostKey: true, runtime: "containerd" }] });
+    const reports = await valueOf(component.reports);
+    expect(reports!.n1.hostKey).toBe("not checked");
+    expect(reports!.n1.warnings[0]).toContain("insecureIgnoreHostKey");
+    expect(recorded.some((r) => r.name === "insecure-n1-host-key")).toBe(false);
+    const problems = problemsOf(() => new rm.RegistryMirrors("both", { mirrors, nodes: [{ name: "n1", connection: { host: "h", privateKey: "K", hostKey: HOST_KEY }, insecureIgnoreHostKey: true }] }));
+    expect(problems.map((p) => p.path)).toEqual(["nodes[0].connection.hostKey"]);
+  });
+
+  it("a host key from another resource (an Output) works, and is checked like a plain one once it resolves", async () => {
+    const good = new rm.RegistryMirrors("outkey", { mirrors, nodes: [{ name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: pulumi.output(HOST_KEY) }, runtime: "containerd" }] });
+    expect((await valueOf(good.reports))!.n1.hostKey).toBe("pinned");
+    // What the connection Output's check throws (before any command can run) when the key resolves to nothing:
+    expect(hostKeyProblems("nodes[0]", "n1", false, { host: "10.0.1.11", hostKey: "" }).map((p) => p.path)).toEqual(["nodes[0].connection.hostKey"]);
+  });
+
+  it("before the read, a local check compares the node's key with the pinned fingerprint (no SSH session)", () => {
+    const check = recorded.find((r) => r.name === "mirrors-node-1-host-key")!;
+    expect(check.type).toBe("command:local:Command");
+    expect(check.inputs.connection).toBeUndefined();
+    expect(String(check.inputs.create)).toContain("ssh-keyscan -T 5 -p 2201 '127.0.0.1'");
+    expect(String(check.inputs.create)).toContain("SHA256:iyGWWU+MDiYSsAO7kKYAeEMylyVIASz+tfry91OwSsM");
+    expect(unwrapSecret(check.inputs.triggers)[1]).toBe(true);
   });
 });
 

@@ -66,6 +66,15 @@ describe("examples/ssh-nodes through the real pulumi CLI", () => {
     await stack.configure(config, secrets);
   });
 
+  test("a bastion without a pinned host key is refused before anything runs, by the component", async () => {
+    const s0 = ["node1", "node2", "node3"].map((n) => lab.sshSessionCount(n));
+    await stack.configure({ ...config, bastion: { host: "127.0.0.1", port: lab.node("node1").port } }, secrets);
+    const r = await stack.run(["preview"], { expectFailure: true });
+    expect(r.out).toMatch(/nodes\[0\]\.connection\.proxy\.hostKey: is required: pin the SSH host key of the bastion of node "node1"/);
+    expect(["node1", "node2", "node3"].map((n) => lab.sshSessionCount(n))).toEqual(s0);
+    await stack.configure(config, secrets);
+  });
+
   test("destroy restores config.toml", async () => {
     await stack.run(["destroy", "--yes", "--skip-preview"]);
     expect(lab.tryReadNodeFile("node2", "/etc/containerd/config.toml")).toBe(before);

@@ -12,26 +12,15 @@
  */
 import { ChildProcess, execFile, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { freePort } from "../lab/proc";
 import { COMMAND_PLUGIN, LANGUAGE_HOST, PULUMI, PULUMI_HOME, requireTools, toolVersions } from "../e2e/stack";
 
 jest.setTimeout(180_000);
 
 const ROOT = path.resolve(__dirname, "../..");
 const BIN = path.dirname(PULUMI);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
 async function waitFor(what: string, ms: number, ok: () => boolean | Promise<boolean>): Promise<void> {
   const end = Date.now() + ms;

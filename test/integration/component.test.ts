@@ -159,7 +159,7 @@ describe("faults", () => {
 
   it("an unreachable node fails alone; the others complete", async () => {
     const driver = new ForkedDriver();
-    const down: NodeSpec = { ...nodeArgs("node1"), name: "ghost", connection: { host: "127.0.0.1", port: 1, user: "root", privateKey: "x", dialErrorLimit: 1, perDialTimeout: 2 } };
+    const down: NodeSpec = { ...nodeArgs("node1"), name: "ghost", connection: { host: "127.0.0.1", port: 1, user: "root", privateKey: "x", hostKey: lab.node("node1").hostKey, dialErrorLimit: 1, perDialTimeout: 2 } };
     const { message } = await up(driver, mirrorsFor(mirror()), [down, nodeArgs("node2")]);
     expect(message).toMatch(/mirrors-ghost-read/);
     expect(fileOn("node2", "/etc/containerd/certs.d/docker.io/hosts.toml")).toContain(mirror());

@@ -55,25 +55,28 @@ export async function waitFor<T>(
   }
 }
 
-/** A TCP port on 127.0.0.1 that is free right now (never one of `avoid`). */
+/**
+ * A TCP port on 127.0.0.1 that is free right now (never one of `avoid`), below 32768: the kernel hands out ephemeral
+ * ports from 32768 up (ip_local_port_range), so lab services never collide with outgoing connections.
+ */
 export async function freePort(avoid: Set<number> = new Set()): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
+  const LOW = 20000;
+  const HIGH = 32767;
+  for (let i = 0; i < 200; i++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
+    if (avoid.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
       const srv = net.createServer();
       srv.unref();
-      srv.on("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const a = srv.address();
-        const p = typeof a === "object" && a ? a.port : 0;
-        srv.close(() => resolve(p));
-      });
+      srv.once("error", () => resolve(false));
+      srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
     });
-    if (!avoid.has(port)) {
+    if (free) {
       avoid.add(port);
       return port;
     }
   }
-  throw new Error("no free port found");
+  throw new Error(`no free port found between ${LOW} and ${HIGH}`);
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port (bounded by `timeoutMs`). */

@@ -142,6 +142,40 @@ it("compare-and-swap: a config.toml changed between read and write stops the run
   expect(readFileSync(paths.containerdConfig, "utf8")).toBe(`${LIVE}# edited behind our back\n`);
 });
 
+it("compare-and-swap also guards a plan that leaves config.toml alone: a read older than the file is refused, naming the re-read", () => {
+  apply([MIRROR]);
+  // A later plan from the same (now outdated) read: config.toml is already right, so the plan does not write it.
+  const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
+  const plan = renderNodeConfig({ mirrors: [GCR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
+  expect(plan.mainConfig).toBeUndefined();
+  writeFileSync(paths.containerdConfig, `${read.mainConfig!.content}# edited by hand\n`);
+  const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan, readMain: read.mainConfig, reread: "pulumi up --replace 'urn:…::mirrors-node-a-read'" });
+  const r = run(cmd.command, cmd.stdin);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toContain("step cas: ");
+  expect(r.stderr).toContain("Read the node again to plan from the current file: pulumi up --replace 'urn:…::mirrors-node-a-read'");
+  expect(existsSync(join(paths.hostsDir, "gcr.io/hosts.toml"))).toBe(false);
+});
+
+it("keeps its state root's alone and removes what a killed run left (its bundle of secrets, its staged copies)", () => {
+  // A run killed with SIGKILL (a dropped connection alone does not stop a run) leaves its directory behind.
+  mkdirSync(join(target.stateDir!, "run.999999"), { recursive: true });
+  writeFileSync(join(target.stateDir!, "run.999999", "stdin"), "RM-FILE x\nsecret-bundle\n");
+  const staged = join(paths.hostsDir, "quay.io/hosts.toml");
+  mkdirSync(join(paths.hostsDir, "quay.io"), { recursive: true });
+  writeFileSync(`${staged}.rm-new`, "secret-staged\n");
+  writeFileSync(join(target.stateDir!, "run.999999", "tmps"), `${staged}\n`);
+  const { result } = apply([MIRROR]);
+  expect(result.status).toBe(0);
+  expect(existsSync(join(target.stateDir!, "run.999999"))).toBe(false);
+  expect(existsSync(`${staged}.rm-new`)).toBe(false);
+  expect(statSync(target.stateDir!).mode & 0o777).toBe(0o700);
+  expect(statSync(join(target.stateDir!, "backup")).mode & 0o777).toBe(0o700);
+  expect(statSync(join(target.stateDir!, "manifest")).mode & 0o777).toBe(0o600);
+  // Directories it creates for the runtime stay readable (the runtime may read them as another user).
+  expect(statSync(join(paths.hostsDir, "docker.io")).mode & 0o777).toBe(0o755);
+});
+
 it("a runtime that does not come back: previous files restored, runtime restarted again, clear error", () => {
   const { result } = apply([MIRROR], { healthy: false });
   expect(result.status).not.toBe(0);

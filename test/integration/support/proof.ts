@@ -1,7 +1,7 @@
 /**
  * Assertions that a pull travelled through one registry front and no other, read from the lab's nginx access logs.
  */
-import * as net from "net";
+import { freePort } from "../../lab/proc";
 import type { Lab, PushedImage, RegistryName, RegistryRequest } from "../../lab";
 
 export const REGISTRIES: RegistryName[] = ["upstream", "mirror", "auth-mirror", "ns-mirror"];
@@ -64,13 +64,9 @@ export async function withUpstreamDown<T>(lab: Lab, fn: () => Promise<T>): Promi
   }
 }
 
-/** A 127.0.0.1 port nothing listens on (bound, then closed; nodes share the machine's network namespace). */
+/** A 127.0.0.1 port below 32768 that nothing listens on (nodes share the machine's network namespace). */
 export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.listen(0, "127.0.0.1", resolve).on("error", reject));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return freePort();
 }
 
 /** Result of a pull that is expected to fail: the error message (the test fails if the pull succeeded). */

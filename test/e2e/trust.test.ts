@@ -1,0 +1,206 @@
+/**
+ * SSH trust through the real engine (the root program on lab nodes): a node without a pinned host key is refused
+ * before anything is created; `insecureIgnoreHostKey` connects, warns on every run and says so in the report; during
+ * an apply with credentials no process's command line or environment holds a secret and the node's state is root's
+ * alone; an impostor sshd at a node's address (a fresh host key, the same authorized key) gets no session and the run
+ * fails with both fingerprints.
+ */
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { startLab, type Lab } from "../lab";
+import { freePort } from "../lab/proc";
+import { fingerprint } from "../../src/component/host-key";
+import { labNodeConfig, ProgramStack, requireTools } from "./stack";
+
+jest.setTimeout(600_000);
+
+interface Report { hostKey: string; warnings: string[]; verification: string }
+
+/** An sshd on a free port with a fresh host key that accepts the lab's client key (a machine that took the address). */
+class Impostor {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "impostor-"));
+  readonly log = path.join(this.dir, "sshd.log");
+  port = 0;
+  hostKey = "";
+  private proc?: ChildProcess;
+
+  async start(clientKey: string): Promise<void> {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(this.dir, "host_ed25519")]);
+    this.hostKey = fs.readFileSync(path.join(this.dir, "host_ed25519.pub"), "utf8").trim();
+    fs.writeFileSync(path.join(this.dir, "authorized_keys"), execFileSync("ssh-keygen", ["-y", "-f", clientKey], { encoding: "utf8" }), { mode: 0o600 });
+    this.port = await freePort();
+    fs.writeFileSync(path.join(this.dir, "sshd_config"), [
+      "ListenAddress 127.0.0.1", `Port ${this.port}`, `HostKey ${this.dir}/host_ed25519`, `PidFile ${this.dir}/sshd.pid`,
+      `AuthorizedKeysFile ${this.dir}/authorized_keys`, "PubkeyAuthentication yes", "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "LogLevel VERBOSE", "",
+    ].join("\n"));
+    fs.mkdirSync("/run/sshd", { recursive: true });
+    const fd = fs.openSync(this.log, "a");
+    this.proc = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(this.dir, "sshd_config")], { stdio: ["ignore", fd, fd] });
+    fs.closeSync(fd);
+    const end = Date.now() + 10_000;
+    while (!fs.readFileSync(this.log, "utf8").includes("Server listening")) {
+      if (Date.now() > end) throw new Error(`impostor sshd did not start:\n${fs.readFileSync(this.log, "utf8")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  count(what: RegExp): number {
+    return (fs.readFileSync(this.log, "utf8").match(new RegExp(what.source, "g")) ?? []).length;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc && this.proc.exitCode === null) {
+      const exited = new Promise((r) => this.proc!.once("exit", r));
+      this.proc.kill("SIGTERM");
+      await exited;
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Samples every process's command line and environment until stopped; counts samples and hits. */
+class ProcSampler {
+  samples = 0;
+  sawAgent = false;
+  readonly hits: string[] = [];
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly secrets: string[]) {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        for (const file of ["cmdline", "environ"]) {
+          let text: string;
+          try {
+            text = fs.readFileSync(`/proc/${pid}/${file}`, "latin1");
+          } catch {
+            continue; // gone, or a kernel thread
+          }
+          if (file === "cmdline" && text.includes("RM-DONE")) this.sawAgent = true; // the node agent's own sh -c
+          for (const s of this.secrets) if (text.includes(s)) this.hits.push(`/proc/${pid}/${file}: ${text.replace(/\0/g, " ").slice(0, 200)}`);
+        }
+      }
+      this.samples++;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+describe("SSH trust through the real pulumi CLI", () => {
+  let lab: Lab;
+  let stack: ProgramStack;
+  const impostor = new Impostor();
+  let node1: Record<string, unknown>;
+  let node2: Record<string, unknown>;
+  let mirrors: Record<string, unknown>[] = [];
+  const secrets: Record<string, string> = {};
+  const sessions = () => [lab.sshSessionCount("node1"), lab.sshSessionCount("node2")];
+
+  beforeAll(async () => {
+    requireTools();
+    lab = await startLab({ nodes: [{ name: "node1", runtime: "containerd" }, { name: "node2", runtime: "containerd" }], waitForOtherLabMs: 900_000 });
+    const d = lab.describe();
+    node1 = labNodeConfig(d.nodes[0]);
+    node2 = labNodeConfig(d.nodes[1]);
+    await impostor.start(d.privateKeyPath);
+    mirrors = [{ upstream: "docker.io", endpoints: [{ url: lab.registry("mirror").url }] }];
+    stack = new ProgramStack(`trust${process.pid}`);
+    await stack.init();
+  }, 1_200_000);
+
+  afterAll(async () => {
+    await stack?.dispose();
+    await impostor.stop();
+    await lab?.stop();
+  });
+
+  test("a node without hostKey: the run stops before anything is created, naming the field and how to get the key", async () => {
+    const { hostKey: _, ...unpinned } = node2;
+    await stack.configure({ mirrors, nodes: [node1, unpinned] });
+    const s0 = sessions();
+    const r = await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true });
+    expect(r.out).toContain("registry-mirrors:nodes[1].hostKey: is required: pin the SSH host key of node \"node2\"");
+    expect(r.out).toContain(`ssh-keyscan -t ed25519 -p ${lab.node("node2").port} 127.0.0.1`);
+    expect(r.out).toContain("nodes[1].insecureIgnoreHostKey: true");
+    expect(sessions()).toEqual(s0);
+    const resources: { type: string }[] = JSON.parse(await stack.exportState()).deployment.resources ?? [];
+    expect(resources.filter((x) => x.type.startsWith("command:") || x.type.startsWith("registry-mirrors:"))).toEqual([]);
+  });
+
+  test("insecureIgnoreHostKey: true connects without checking, warns on preview and up, and the report says so", async () => {
+    const { hostKey: _, ...unpinned } = node2;
+    await stack.configure({ mirrors, nodes: [node1, { ...unpinned, insecureIgnoreHostKey: true }] });
+    const warning = "node node2: insecureIgnoreHostKey is set: its SSH host key is not checked";
+    expect((await stack.run(["preview"])).out).toContain(warning);
+    const up = await stack.run(["up", "--yes", "--skip-preview"]);
+    expect(up.out).toContain(warning);
+    const reports = await stack.reports<Record<string, Report>>();
+    expect(reports.node1).toMatchObject({ hostKey: "pinned", verification: "ok" });
+    expect(reports.node2).toMatchObject({ hostKey: "not checked", verification: "ok" });
+    expect(reports.node2.warnings[0]).toContain("insecureIgnoreHostKey");
+    expect(fs.existsSync(path.join(stack.dir, "state"))).toBe(true);
+  });
+
+  test("an apply with credentials: no secret in any process's command line or environment; the node's state is root's alone", async () => {
+    const auth = lab.registry("auth-mirror");
+    mirrors = [...mirrors, { upstream: "quay.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username } }] }];
+    secrets["mirrors[1].endpoints[0].auth.password"] = auth.password!;
+    await stack.configure({ mirrors, nodes: [node1, node2] }, secrets);
+    const sampler = new ProcSampler([auth.password!, Buffer.from(`${auth.username}:${auth.password}`).toString("base64")]);
+    try {
+      await stack.run(["up", "--yes", "--skip-preview"]);
+    } finally {
+      await sampler.stop();
+    }
+    process.stdout.write(`SAMPLER ${sampler.samples} samples of every process's cmdline and environ during the apply\n`);
+    expect(sampler.sawAgent).toBe(true); // the sampling overlapped the node agent's run
+    expect(sampler.hits).toEqual([]);
+    expect(lab.tryReadNodeFile("node1", "/etc/containerd/certs.d/quay.io/hosts.toml")).toContain(Buffer.from(`${auth.username}:${auth.password}`).toString("base64"));
+    const modes = await lab.nsExecOk("node1", "stat -c '%a %n' /var/lib/registry-mirrors /var/lib/registry-mirrors/backup /var/lib/registry-mirrors/manifest /etc/containerd/certs.d/quay.io/hosts.toml");
+    expect(modes.trim().split("\n")).toEqual([
+      "700 /var/lib/registry-mirrors",
+      "700 /var/lib/registry-mirrors/backup",
+      "600 /var/lib/registry-mirrors/manifest",
+      "600 /etc/containerd/certs.d/quay.io/hosts.toml",
+    ]);
+    expect((await lab.nsExecOk("node1", "ls /var/lib/registry-mirrors")).trim().split("\n").filter((f) => f.startsWith("run."))).toEqual([]);
+  });
+
+  test("an impostor at a node's address (another host key, the same authorized key) gets no session: the run fails with both fingerprints", async () => {
+    // Control: the impostor would let our key in — only the host key stands between it and the credentials.
+    execFileSync("ssh", ["-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+      "-i", lab.describe().privateKeyPath, "-p", String(impostor.port), "root@127.0.0.1", "true"]);
+    expect(impostor.count(/Accepted publickey/)).toBe(1);
+    const accepted = impostor.count(/Accepted publickey/);
+    const started = impostor.count(/Starting session/);
+    const quayBefore = lab.tryReadNodeFile("node1", "/etc/containerd/certs.d/quay.io/hosts.toml");
+
+    // The stack still pins node1's key; its address now answers with the impostor's.
+    mirrors = [mirrors[0], { ...mirrors[1], fallback: false }];
+    await stack.configure({ mirrors, nodes: [{ ...node1, port: impostor.port }, node2] }, secrets);
+    const r = await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true });
+    expect(r.out).toContain(
+      `registry-mirrors: node node1: step host-key: the SSH host key at 127.0.0.1:${impostor.port} changed: ` +
+        `pinned ${fingerprint(String(node1.hostKey))} (ssh-ed25519), the node presents ${fingerprint(impostor.hostKey)}. Nothing was sent to it.`,
+    );
+    expect(impostor.count(/Accepted publickey/)).toBe(accepted);
+    expect(impostor.count(/Starting session/)).toBe(started);
+    expect(lab.tryReadNodeFile("node1", "/etc/containerd/certs.d/quay.io/hosts.toml")).toBe(quayBefore);
+    // Back at the real address, the stack converges.
+    await stack.configure({ mirrors, nodes: [node1, node2] }, secrets);
+    const again = await stack.run(["up", "--yes", "--skip-preview"]);
+    expect(again.out).not.toMatch(/error:/);
+  });
+});
