@@ -61,29 +61,47 @@ class Impostor {
   }
 }
 
-/** Samples every process's command line and environment until stopped; counts samples and hits. */
+/**
+ * Samples, until stopped, the command line of every process on the machine (what any user's `ps` shows) and the
+ * environment of every process on the nodes (descendants of their sshd). Not the environment of the pulumi processes
+ * on this machine: the language host hands the program its decrypted config in PULUMI_CONFIG, as Pulumi does
+ * everywhere; that is the operator's machine, not a node.
+ */
 class ProcSampler {
   samples = 0;
   sawAgent = false;
+  sawNodeEnv = false;
   readonly hits: string[] = [];
   private running = true;
   private readonly loop: Promise<void>;
 
-  constructor(private readonly secrets: string[]) {
+  constructor(private readonly secrets: string[], private readonly nodeSshdPids: number[]) {
     this.loop = this.run();
+  }
+
+  private read(pid: string, file: string): string | undefined {
+    try {
+      return fs.readFileSync(`/proc/${pid}/${file}`, "latin1");
+    } catch {
+      return undefined; // gone, or a kernel thread
+    }
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-        for (const file of ["cmdline", "environ"]) {
-          let text: string;
-          try {
-            text = fs.readFileSync(`/proc/${pid}/${file}`, "latin1");
-          } catch {
-            continue; // gone, or a kernel thread
-          }
+      const pids = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+      const parent = new Map(pids.map((p) => [Number(p), Number(/\) \S+ (\d+)/.exec(this.read(p, "stat") ?? "")?.[1] ?? 0)]));
+      const onNode = (pid: number): boolean => {
+        for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) if (this.nodeSshdPids.includes(p)) return true;
+        return false;
+      };
+      for (const pid of pids) {
+        const files = onNode(Number(pid)) ? ["cmdline", "environ"] : ["cmdline"];
+        for (const file of files) {
+          const text = this.read(pid, file);
+          if (text === undefined) continue;
           if (file === "cmdline" && text.includes("RM-DONE")) this.sawAgent = true; // the node agent's own sh -c
+          if (file === "environ" && text.length > 0) this.sawNodeEnv = true;
           for (const s of this.secrets) if (text.includes(s)) this.hits.push(`/proc/${pid}/${file}: ${text.replace(/\0/g, " ").slice(0, 200)}`);
         }
       }
@@ -158,7 +176,7 @@ describe("SSH trust through the real pulumi CLI", () => {
     mirrors = [...mirrors, { upstream: "quay.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username } }] }];
     secrets["mirrors[1].endpoints[0].auth.password"] = auth.password!;
     await stack.configure({ mirrors, nodes: [node1, node2] }, secrets);
-    const sampler = new ProcSampler([auth.password!, Buffer.from(`${auth.username}:${auth.password}`).toString("base64")]);
+    const sampler = new ProcSampler([auth.password!, Buffer.from(`${auth.username}:${auth.password}`).toString("base64")], lab.describe().nodes.map((n) => n.sshdPid));
     try {
       await stack.run(["up", "--yes", "--skip-preview"]);
     } finally {
@@ -166,6 +184,7 @@ describe("SSH trust through the real pulumi CLI", () => {
     }
     process.stdout.write(`SAMPLER ${sampler.samples} samples of every process's cmdline and environ during the apply\n`);
     expect(sampler.sawAgent).toBe(true); // the sampling overlapped the node agent's run
+    expect(sampler.sawNodeEnv).toBe(true); // and read the environment of processes on the nodes
     expect(sampler.hits).toEqual([]);
     expect(lab.tryReadNodeFile("node1", "/etc/containerd/certs.d/quay.io/hosts.toml")).toContain(Buffer.from(`${auth.username}:${auth.password}`).toString("base64"));
     const modes = await lab.nsExecOk("node1", "stat -c '%a %n' /var/lib/registry-mirrors /var/lib/registry-mirrors/backup /var/lib/registry-mirrors/manifest /etc/containerd/certs.d/quay.io/hosts.toml");

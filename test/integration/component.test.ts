@@ -5,6 +5,7 @@
  * sudo user (node4).
  */
 import { readFileSync } from "fs";
+import * as path from "path";
 import { startLab, type Lab } from "../lab";
 import { ForkedDriver, type StackSpec } from "../driver/forked";
 import type { Mirror, NodeReport } from "../../src";
@@ -229,6 +230,29 @@ describe("faults", () => {
     expect(second.reports!.node2.verification).toBe("ok");
     expect(await lab.criLoaded("node2")).toBe(true);
     await driver.destroy();
+  });
+
+  it("the connection cut in the middle of an apply with credentials: no file holding a secret is left but the 0600 hosts.toml", async () => {
+    const auth = lab.registry("auth-mirror");
+    const secrets = [auth.password!, Buffer.from(`${auth.username}:${auth.password}`).toString("base64")];
+    const mirrors: Mirror[] = [...mirrorsFor(mirror()), { upstream: "quay.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }] }];
+    const driver = new ForkedDriver();
+    driver.hooks.onSpawn = (resource, operation, kill) => {
+      if (resource.endsWith("-apply") && operation === "create") setTimeout(kill, 100);
+    };
+    await up(driver, mirrors, [nodeArgs("node2")]);
+    await new Promise((r) => setTimeout(r, 3000)); // the cut-off run finishes on its own
+    // Everywhere on the node but the lab's own directory (which holds the lab registry's password for the tests).
+    const labDir = path.basename(lab.describe().dir);
+    const grep = `grep -rlF --exclude-dir=${labDir} ${secrets.map((x) => `-e '${x}'`).join(" ")} /etc /var/lib/registry-mirrors /tmp /root 2>/dev/null | xargs -r stat -c '%a %n'`;
+    const holders = (await lab.nsExecOk("node2", `${grep}; true`)).trim().split("\n").filter((l) => l !== "");
+    expect(holders.filter((l) => l !== "600 /etc/containerd/certs.d/quay.io/hosts.toml")).toEqual([]);
+    driver.hooks = {};
+    const second = await up(driver, mirrors, [nodeArgs("node2")]);
+    expect(second.errors).toEqual([]);
+    expect((await lab.nsExecOk("node2", `${grep}; true`)).trim()).toBe("600 /etc/containerd/certs.d/quay.io/hosts.toml");
+    await driver.destroy();
+    expect((await lab.nsExecOk("node2", `${grep}; true`)).trim()).toBe("");
   });
 
   it("a sudo that wants a password is a clear error, never a hang", async () => {
