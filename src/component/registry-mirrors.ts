@@ -21,8 +21,9 @@ const LEGACY_MODES = ["refuse", "migrate", "write"];
  * the files back and verifies them; its delete returns the node to its state before this tool. The apply runs only
  * when the node's desired configuration changes, so an unchanged stack opens no SSH session; the read runs only when
  * something the plan takes from the node can change (runtime, paths, legacy mode, mirrors held in the main config),
- * so a change of hosts.toml files alone costs one session. A third, local resource `<name>-<node>-main-config`
- * (no SSH) is replaced exactly when the node's planned main config changes: restarts are staged by it.
+ * so a change of hosts.toml files alone costs one session. Two local resources (no login on the node):
+ * `<name>-<node>-main-config` is replaced exactly when the node's planned main config changes (restarts are staged
+ * by it), and `<name>-<node>-host-key` checks the node's SSH host key before its commands run.
  */
 export class RegistryMirrors extends pulumi.ComponentResource {
   /** Per node: what was seen, written, restarted and verified. */

@@ -79,8 +79,11 @@ payload() { awk -v id="$1" '$0=="RM-END "id {p=0} p {print} $0=="RM-FILE "id {p=
 # Owned files the plan no longer has: restored or deleted at commit. Main config and directory entries stay.
 plan_removals() {
   [ -f "$STATE/manifest" ] || return 0
-  awk 'NR==FNR {keep[$1" "$2]=1; next} $1=="f" && !(($1" "$2) in keep)' "$RUN/manifest" "$STATE/manifest" > "$RUN/removing"
-  awk 'NR==FNR {keep[$1" "$2]=1; next} $1=="m" && !(($1" "$2) in keep)' "$RUN/manifest" "$STATE/manifest" >> "$RUN/manifest"
+  # The keep-list is read in BEGIN, not with the NR==FNR idiom: that one takes the old manifest for the keep-list
+  # when the new one is empty, and an empty plan then removed nothing.
+  keep_awk='BEGIN { while ((getline line < keep) > 0) { split(line, f, " "); k[f[1] " " f[2]] = 1 } }'
+  awk -v keep="$RUN/manifest" "$keep_awk"' $1=="f" && !(($1" "$2) in k)' "$STATE/manifest" > "$RUN/removing"
+  awk -v keep="$RUN/manifest" "$keep_awk"' $1=="m" && !(($1" "$2) in k)' "$STATE/manifest" >> "$RUN/manifest"
   awk '$1=="d"' "$STATE/manifest" >> "$RUN/olddirs"
   while read -r kind p rest; do
     if [ -f "$p" ]; then cp -p "$p" "$RUN/prev/$(path_id "$p")" || fail stage "cannot keep a copy of $p (disk full?)"; fi

@@ -1,4 +1,5 @@
 import type { Capability, Mirror, MirrorEndpoint } from "../spec/types";
+import { canonicalUpstream } from "../spec/validate";
 import type { PlannedFile } from "./types";
 
 /** Header written at the top of every file this tool owns, so people (and cleanup) can tell. */
@@ -7,12 +8,9 @@ export const OWNED_MARKER = "Managed by registry-mirrors";
 /** The capabilities containerd gets when the spec gives none. */
 export const DEFAULT_CAPABILITIES: readonly Capability[] = ["pull", "resolve"];
 
-/** The hosts that all mean Docker Hub. */
-const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
-
 /** True when `upstream` names Docker Hub under any of its names. */
 export function isDockerHub(upstream: string): boolean {
-  return DOCKER_HUB_ALIASES.has(upstream.toLowerCase());
+  return canonicalUpstream(upstream) === "docker.io";
 }
 
 /** An endpoint URL split into the parts the renderers need. Only called on validated input. */
@@ -64,7 +62,8 @@ export function hostSlug(hostPort: string): string {
 
 /** Directory name containerd looks up for an upstream: `host[:port]`, or `_default` for `"*"`. */
 export function hostsDirName(upstream: string): string {
-  return upstream === "*" ? "_default" : upstream.toLowerCase();
+  // containerd normalises every Docker Hub reference to docker.io before it looks for the directory.
+  return upstream === "*" ? "_default" : canonicalUpstream(upstream);
 }
 
 /** base64 of `username:password`, as HTTP basic auth and containers-auth.json carry it. */

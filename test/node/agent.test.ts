@@ -176,6 +176,23 @@ it("keeps its state root's alone and removes what a killed run left (its bundle 
   expect(statSync(join(paths.hostsDir, "docker.io")).mode & 0o777).toBe(0o755);
 });
 
+it("a plan with no files removes every file the last one owned (the keep-list of an empty plan is empty)", () => {
+  apply([MIRROR, GCR]);
+  const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
+  // e.g. a Docker mirror losing its caCert, or a node whose main config is already right and mirrors: [].
+  const empty = { files: [], remove: [], mainConfig: undefined, action: "none" as const, warnings: [] };
+  const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan: empty, readMain: read.mainConfig });
+  const r = run(cmd.command, cmd.stdin);
+  expect(r.status).toBe(0);
+  expect(existsSync(join(paths.hostsDir, "docker.io/hosts.toml"))).toBe(false);
+  expect(existsSync(join(paths.hostsDir, "gcr.io/hosts.toml"))).toBe(false);
+  expect(parseApplyOutput(r.stdout).removed.sort()).toEqual([join(paths.hostsDir, "docker.io/hosts.toml"), join(paths.hostsDir, "gcr.io/hosts.toml")]);
+  // config.toml stays owned, so removal still restores it.
+  expect(readFileSync(join(target.stateDir!, "manifest"), "utf8")).toMatch(new RegExp(`^m ${paths.containerdConfig} `, "m"));
+  expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2)).status).toBe(0);
+  expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
+});
+
 it("a runtime that does not come back: previous files restored, runtime restarted again, clear error", () => {
   const { result } = apply([MIRROR], { healthy: false });
   expect(result.status).not.toBe(0);

@@ -7,6 +7,7 @@ import { stringify } from "smol-toml";
 import { RegistryMirrorsError, type LegacyMode, type Mirror, type RuntimeInfo } from "../../spec/types";
 import { versionAtLeast } from "../../spec/version";
 import { OWNED_MARKER, effectiveCapabilities, parseEndpointUrl, upstreamServerUrl } from "../endpoint";
+import { canonicalUpstream } from "../../spec/validate";
 import type { HostEntry, HostsFile } from "./hosts";
 import {
   type TomlText,
@@ -117,9 +118,9 @@ export function planContainerdConfig(input: ContainerdConfigInput): ContainerdCo
   const expected = structuredClone(parsedBefore);
   if (conflicting) {
     if (input.legacy === "refuse") refuseLegacy(legacyMirrors, legacyTls, registry);
-    const ours = new Set(input.mirrors.map((m) => m.upstream.toLowerCase()));
+    const ours = new Set(input.mirrors.map((m) => canonicalUpstream(m.upstream)));
     for (const legacy of legacyMirrors) {
-      if (ours.has(legacy.upstream.toLowerCase())) {
+      if (ours.has(canonicalUpstream(legacy.upstream))) {
         warnings.push(`legacy mirror for ${legacy.upstream} in config.toml is replaced by mirrors for the same upstream`);
         continue;
       }
@@ -439,7 +440,7 @@ function planLegacyWrite(input: LegacyWriteInput): ContainerdConfigPlan {
         configsTable[parsed.hostPort] = config;
       }
     });
-    mirrorsTable[mirror.upstream] = { endpoint: endpoints };
+    mirrorsTable[canonicalUpstream(mirror.upstream)] = { endpoint: endpoints };
   });
   if (problems.length > 0) throw new RegistryMirrorsError(problems, 'cannot use legacy: "write"');
 
