@@ -22,7 +22,7 @@ const LEGACY_MODES = ["refuse", "migrate", "write"];
  * when the node's desired configuration changes, so an unchanged stack opens no SSH session; the read runs only when
  * something the plan takes from the node can change (runtime, paths, legacy mode, mirrors held in the main config),
  * so a change of hosts.toml files alone costs one session. Two local resources (no login on the node):
- * `<name>-<node>-main-config` is replaced exactly when the node's planned main config changes (restarts are staged
+ * `<name>-<node>-main-config` is updated exactly when the node's planned main config changes (restarts are staged
  * by it), and `<name>-<node>-host-key` checks the node's SSH host key before its commands run.
  */
 export class RegistryMirrors extends pulumi.ComponentResource {
@@ -140,10 +140,11 @@ class NodeSetup {
             create: pulumi.unsecret(connection.apply((c) =>
               c.proxy ? `echo 'node ${node.name} is behind a proxy: its host key is checked by the SSH connection'` : hostKeyCheckScript(node.name, c.host, c.port ?? 22, c.hostKey!),
             )),
-            triggers: [pulumi.secret(pulumi.all([o.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: o.runStamp ?? null }))))],
+            // Changes with everything that makes the read or the apply run (an update, which runs `create` again).
+            stdin: pulumi.secret(pulumi.all([o.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: o.runStamp ?? null })))),
             addPreviousOutputInEnv: false,
           },
-          { parent: o.parent, deleteBeforeReplace: true },
+          { parent: o.parent },
         );
     const read = new command.remote.Command(
       `${component}-${node.name}-read`,
@@ -181,16 +182,16 @@ class NodeSetup {
     const stdin = pulumi.all([plan, state, specFiles]).apply(([p, s, files]) => applyStdin(p, s.mainConfig, files));
 
     // The read may predate the last apply, so "the plan changes the main config" is not "the node's main config
-    // changes". This marker is: the engine replaces it (running `date` locally) only when the planned main config
-    // differs from the one of the last run, so a creation time from this run means the runtime will restart.
+    // changes". This marker is: the engine updates it (running `date` locally) only when the planned main config
+    // differs from the one of the last run, so a time from this run means the runtime will restart.
     const mainConfigMarker = new command.local.Command(
       `${component}-${node.name}-main-config`,
       {
         create: "date +%s",
-        triggers: [pulumi.secret(plan.apply((p) => (p.mainConfig ? sha256(`${p.mainConfig.path}\n${p.mainConfig.content}`) : "unchanged")))],
+        stdin: pulumi.secret(plan.apply((p) => (p.mainConfig ? sha256(`${p.mainConfig.path}\n${p.mainConfig.content}`) : "unchanged"))),
         addPreviousOutputInEnv: false,
       },
-      { parent: o.parent, deleteBeforeReplace: true },
+      { parent: o.parent },
     );
     const needsRestart = settled(
       pulumi.all([plan, mainConfigMarker.stdout]).apply(([p, created]) => p.action === "restart" && Number(created) >= o.startedSeconds),

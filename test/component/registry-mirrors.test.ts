@@ -51,15 +51,15 @@ describe("resource graph", () => {
     ]);
   });
 
-  it("registers a local main-config marker per node: no connection, replaced when the planned main config changes", () => {
+  it("registers a local main-config marker per node: no connection, updated when the planned main config changes", () => {
     const markers = recorded.filter((r) => r.type === "command:local:Command" && r.name.endsWith("-main-config"));
     expect(markers.map((r) => r.name).sort()).toEqual(["mirrors-node-1-main-config", "mirrors-node-2-main-config"]);
     for (const m of markers) {
       expect(m.inputs.connection).toBeUndefined();
       expect(m.inputs.create).toBe("date +%s");
-      const [triggers, secret] = unwrapSecret(m.inputs.triggers);
+      const [stdin, secret] = unwrapSecret(m.inputs.stdin);
       expect(secret).toBe(true);
-      expect((triggers as string[])[0]).toMatch(/^[0-9a-f]{64}$/); // the node had no config.toml: the plan writes one
+      expect(stdin).toMatch(/^[0-9a-f]{64}$/); // the node had no config.toml: the plan writes one
     }
   });
 
@@ -169,7 +169,7 @@ describe("SSH host keys", () => {
     expect(check.inputs.connection).toBeUndefined();
     expect(String(check.inputs.create)).toContain("ssh-keyscan -T 5 -p 2201 '127.0.0.1'");
     expect(String(check.inputs.create)).toContain("SHA256:iyGWWU+MDiYSsAO7kKYAeEMylyVIASz+tfry91OwSsM");
-    expect(unwrapSecret(check.inputs.triggers)[1]).toBe(true);
+    expect(unwrapSecret(check.inputs.stdin)[1]).toBe(true);
   });
 });
 
