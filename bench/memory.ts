@@ -81,7 +81,7 @@ function cmdlineOf(pid: number): string {
 
 const cmdlines = new Map<number, string>();
 function role(p: Proc, rootPid: number): string {
-  if (p.pid === rootPid) return p.comm.startsWith("ansible") ? "controller" : "engine";
+  if (p.pid === rootPid) return p.comm.startsWith("ansible") ? "controller" : p.comm.startsWith("pulumi") ? "engine" : "other";
   if (p.comm === "ssh") return "ssh";
   if (p.comm.startsWith("ansible")) return "forks";
   // The command provider is a Go binary run from the plugin cache (comm is cut to 15 characters).

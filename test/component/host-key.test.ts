@@ -1,9 +1,10 @@
 /** Host key parsing and fingerprints, compared with OpenSSH's own tools. */
-import { execFileSync } from "child_process";
-import { mkdtempSync, readFileSync, rmSync } from "fs";
+import { execFileSync, spawnSync } from "child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { fingerprint, parsePublicKey } from "../../src/component/host-key";
+import { fingerprint, hostKeyCheckScript, parsePublicKey } from "../../src/component/host-key";
+import { freePort } from "../lab/proc";
 
 describe.each(["ed25519", "ecdsa", "rsa"])("a %s key", (type) => {
   const dir = mkdtempSync(join(tmpdir(), "hostkey-"));
@@ -27,4 +28,57 @@ it("rejects what is not a public key line: a fingerprint, a private key, a blob 
   expect(parsePublicKey("-----BEGIN OPENSSH PRIVATE KEY-----")).toBeUndefined();
   expect(parsePublicKey("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIJU3550rSCMuhoFs7z8/4H4mqypnXbJwxI5plrBg4J5x")).toBeUndefined();
   expect(parsePublicKey("")).toBeUndefined();
+});
+
+describe("the local host-key check script, against a real sshd", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hostkey-sshd-"));
+  let port = 0;
+  let pid = 0;
+  const key = (name: string, type: string) => {
+    execFileSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-f", join(dir, name)]);
+    return readFileSync(join(dir, `${name}.pub`), "utf8").trim();
+  };
+  const check = (p: number, pinned: string) => spawnSync("sh", ["-c", hostKeyCheckScript("n1", "127.0.0.1", p, pinned)], { encoding: "utf8", timeout: 20_000 });
+  let served = "";
+
+  beforeAll(async () => {
+    served = key("host_ed25519", "ed25519");
+    key("host_rsa", "rsa");
+    port = await freePort();
+    writeFileSync(join(dir, "sshd_config"), `ListenAddress 127.0.0.1\nPort ${port}\nHostKey ${dir}/host_ed25519\nHostKey ${dir}/host_rsa\nPidFile ${dir}/sshd.pid\nUsePAM no\n`);
+    mkdirSync("/run/sshd", { recursive: true });
+    execFileSync("/usr/sbin/sshd", ["-f", join(dir, "sshd_config"), "-E", join(dir, "log")]);
+    for (let i = 0; i < 100 && !existsSync(join(dir, "sshd.pid")); i++) await new Promise((r) => setTimeout(r, 50));
+    pid = Number(readFileSync(join(dir, "sshd.pid"), "utf8"));
+  });
+  afterAll(() => {
+    if (pid) process.kill(pid, "SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("passes and prints the fingerprint when the node shows the pinned key", () => {
+    const r = check(port, served);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(fingerprint(served));
+  });
+
+  it("fails with both fingerprints when it shows another key of the pinned type", () => {
+    const other = key("other", "ed25519");
+    const r = check(port, other);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`the SSH host key at 127.0.0.1:${port} changed: pinned ${fingerprint(other)} (ssh-ed25519), the node presents ${fingerprint(served)}. Nothing was sent to it.`);
+  });
+
+  it("fails naming what it offers when it has no key of the pinned type", () => {
+    const ecdsa = key("ecdsa", "ecdsa");
+    const r = check(port, ecdsa);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/the node presents no ecdsa-sha2-nistp256 key \(it offers: ssh-ed25519,ssh-rsa\)/);
+  });
+
+  it("passes a node that does not answer: the connection will give its own error", async () => {
+    const r = check(await freePort(), served);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe("unanswered");
+  });
 });
