@@ -10,7 +10,8 @@
  * 4. per node: pushes a fresh image to the upstream, takes the upstream down, pulls the image on the node (CRI
  *    pull on containerd nodes, skopeo on the CRI-O-style node) and checks in the mirror's access log that the
  *    mirror served it;
- * 5. prints a summary table and stops the lab (also on failure or Ctrl-C).
+ * 5. prints a summary table, runs a no-op `pulumi up` (no SSH session) and a mirrors-only change (one SSH session
+ *    and no restart per node), and stops the lab (also on failure or Ctrl-C).
  *
  * Environment: REGMIRROR_DEMO_KEEP=1 keeps the stack's temp dir (state, logs) for inspection.
  */
@@ -83,13 +84,12 @@ async function main(): Promise<void> {
     const mirror = lab.registry("mirror").url;
     stack = new ProgramStack("demo");
     await stack.init();
-    await stack.configure({
-      mirrors: [
-        { upstream: "docker.io", endpoints: [{ url: mirror }] },
-        { upstream: "gcr.io", endpoints: [{ url: mirror }], fallback: false },
-      ],
-      nodes: d.nodes.filter((n) => NODES.includes(n.name)).map((n) => labNodeConfig(n)),
-    });
+    const mirrors = [
+      { upstream: "docker.io", endpoints: [{ url: mirror }] },
+      { upstream: "gcr.io", endpoints: [{ url: mirror }], fallback: false },
+    ];
+    const nodes = d.nodes.filter((n) => NODES.includes(n.name)).map((n) => labNodeConfig(n));
+    await stack.configure({ mirrors, nodes });
     say(`stack "demo" of the root program (${stack.project}); mirror for docker.io and gcr.io: ${mirror}`);
     say("pulumi up --yes …");
     const up = await stack.run(["up", "--yes"]);
@@ -111,12 +111,23 @@ async function main(): Promise<void> {
         ...pulled,
       });
     }
-    const sessions = () => NODES.map((n) => lab.sshSessionCount(n)).join(",");
+    const sessions = () => NODES.map((n) => lab.sshSessionCount(n));
+    const restarts = () => NODES.map((n) => lab.restartCount(n));
     const s0 = sessions();
     const noop = await stack.run(["up", "--yes", "--skip-preview", "--expect-no-changes"]);
     const s1 = sessions();
     process.stdout.write(`\n${table(rows)}\n\n`);
-    say(`a second pulumi up: no changes, ${s0 === s1 ? "no SSH session" : `SSH sessions ${s0} -> ${s1}`} (${(noop.ms / 1000).toFixed(1)} s)`);
+    say(`a second pulumi up: no changes, ${s0.join() === s1.join() ? "no SSH session" : `SSH sessions ${s0} -> ${s1}`} (${(noop.ms / 1000).toFixed(1)} s)`);
+
+    // A mirrors-only change: docker.io gets the namespaced mirror first. hosts.toml files only: no restart, and one
+    // SSH session per node (the nodes are not read again).
+    await stack.configure({ mirrors: [{ upstream: "docker.io", endpoints: [{ url: lab.registry("ns-mirror").url }, { url: mirror }] }, mirrors[1]], nodes });
+    const r0 = restarts();
+    const change = await stack.run(["up", "--yes", "--skip-preview"]);
+    const perNode = sessions().map((n, i) => n - s1[i]);
+    const restarted = restarts().map((n, i) => n - r0[i]);
+    say(`a mirrors-only change: SSH sessions per node ${perNode.join(", ")}; runtime restarts ${restarted.join(", ")} (${(change.ms / 1000).toFixed(1)} s)`);
+    if (perNode.some((n) => n !== 1) || restarted.some((n) => n !== 0)) throw new Error("the mirrors-only change did not take exactly one SSH session and no restart per node");
     ok = true;
   } finally {
     if (stack) {

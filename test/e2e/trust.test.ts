@@ -222,4 +222,34 @@ describe("SSH trust through the real pulumi CLI", () => {
     const again = await stack.run(["up", "--yes", "--skip-preview"]);
     expect(again.out).not.toMatch(/error:/);
   });
+
+  test("a node re-provisioned with a new host key at the same address: the next change stops there with both fingerprints; pinning the new key goes on", async () => {
+    const n = lab.node("node2");
+    const keyFile = path.join(n.dir, "ssh_host_ed25519_key");
+    const oldKey = String(node2.hostKey);
+    fs.rmSync(keyFile);
+    fs.rmSync(`${keyFile}.pub`);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
+    const newKey = fs.readFileSync(`${keyFile}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    process.kill(n.sshdPid, "SIGHUP"); // sshd re-executes itself (same pid, same namespace) and loads the new key
+    const end = Date.now() + 10_000;
+    const scan = () => execFileSync("sh", ["-c", `ssh-keyscan -t ed25519 -p ${n.port} 127.0.0.1 2>/dev/null || true`], { encoding: "utf8" });
+    while (!scan().includes(newKey.split(" ")[1])) {
+      if (Date.now() > end) throw new Error("node2's sshd did not pick up its new host key");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const s0 = lab.sshSessionCount("node2");
+    mirrors = [mirrors[0], { ...mirrors[1], fallback: true }];
+    await stack.configure({ mirrors, nodes: [node1, node2] }, secrets);
+    const r = await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true });
+    expect(r.out).toContain(
+      `registry-mirrors: node node2: step host-key: the SSH host key at 127.0.0.1:${n.port} changed: pinned ${fingerprint(oldKey)} (ssh-ed25519), the node presents ${fingerprint(newKey)}.`,
+    );
+    expect(lab.sshSessionCount("node2")).toBe(s0);
+    node2 = { ...node2, hostKey: newKey };
+    await stack.configure({ mirrors, nodes: [node1, node2] }, secrets);
+    const pinned = await stack.run(["up", "--yes", "--skip-preview"]);
+    expect(pinned.out).not.toMatch(/error:/);
+    expect(lab.sshSessionCount("node2")).toBeGreaterThan(s0);
+  });
 });
