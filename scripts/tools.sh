@@ -87,13 +87,19 @@ write_stamp() { mkdir -p "$STAMPS"; printf '%s\n' "$2" >"$STAMPS/$1"; }
 gobuild() {
   local mod=$1 out=$2 pkg=$3
   shift 3
-  mkdir -p "$BIN"
+  gobuild_dir "$MODS/$mod" "$BIN/$out" "$pkg" "$@" || die "building $out ($pkg) failed; see the go output above"
+}
+# gobuild_dir DIR OUTPUT PKG [go build flags...]: build in the module at DIR (read-only go.mod/go.sum), install atomically
+gobuild_dir() {
+  local dir=$1 out=$2 pkg=$3 tmp
+  shift 3
+  tmp="$(dirname "$out")/.$(basename "$out").tmp"
+  mkdir -p "$(dirname "$out")"
   (
-    cd "$MODS/$mod"
-    GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" \
-      go build -trimpath -o "$BIN/.$out.tmp" "$@" "$pkg"
-  ) || { rm -f "$BIN/.$out.tmp"; die "building $out ($pkg) failed; see the go output above"; }
-  mv -f "$BIN/.$out.tmp" "$BIN/$out"
+    cd "$dir"
+    GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -trimpath -o "$tmp" "$@" "$pkg"
+  ) || { rm -f "$tmp"; return 1; }
+  mv -f "$tmp" "$out"
 }
 
 timed() { # timed LABEL CMD...: run and report the wall time
@@ -182,8 +188,10 @@ tree_hash() { # content hash of a source tree (names and bytes), the same for ev
   (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 copy_upstream() { # copy_upstream FOLDER...: a fresh writable temporary copy of the folders; prints its path
-  local tmp src f
-  tmp=$(mktemp -d "${TMPDIR:-/tmp}/regmirror-upstream.XXXXXX")
+  # Always the same path (builds are serialised by the lock), so the replace path that Go records in the binary's
+  # build info is too, and a rebuild gives the same bytes.
+  local tmp="$TOOLS_DIR/upstream-build" src f
+  rm -rf "$tmp" && mkdir -p "$tmp"
   for f in "$@"; do
     src=$(find_upstream "$f") || { rm -rf "$tmp"; return 1; }
     cp -r "$src/$f" "$tmp/$f"
@@ -211,13 +219,10 @@ build_pulumi_host() {
   local tmp shim
   tmp=$(copy_upstream "$PULUMI_HOST_SRC") || die "copying $PULUMI_HOST_SRC failed"
   cp "$MODS/pulumi-language-nodejs/go.mod" "$MODS/pulumi-language-nodejs/go.sum" "$tmp/$PULUMI_HOST_SRC/"
-  (
-    cd "$tmp/$PULUMI_HOST_SRC"
-    CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -trimpath -o "$BIN/.pulumi-language-nodejs.tmp" \
-      -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_NODEJS_HOST_VERSION" .
-  ) || { rm -rf "$tmp" "$BIN/.pulumi-language-nodejs.tmp"; die "building pulumi-language-nodejs failed; see the go output above"; }
+  CGO_ENABLED=0 gobuild_dir "$tmp/$PULUMI_HOST_SRC" "$BIN/pulumi-language-nodejs" . \
+    -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_NODEJS_HOST_VERSION" ||
+    { rm -rf "$tmp"; die "building pulumi-language-nodejs failed; see the go output above"; }
   rm -rf "$tmp"
-  mv -f "$BIN/.pulumi-language-nodejs.tmp" "$BIN/pulumi-language-nodejs"
   # The release archives ship this 5-line shim next to the CLI (dynamic providers).
   shim=$(cd "$MODS/pulumi" && GOTOOLCHAIN=local go list -mod=readonly -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/dist/pulumi-resource-pulumi-nodejs
   if [ ! -f "$shim" ]; then
@@ -282,15 +287,11 @@ command_key() {
 build_command() {
   local tmp
   tmp=$(copy_upstream "$COMMAND_SRC" "$GO_PROVIDER_SRC") || die "copying the upstream sources failed"
-  mkdir -p "$(dirname "$PLUGIN_BIN")"
-  (
-    cd "$tmp/$COMMAND_SRC/provider"
-    GOTOOLCHAIN=local go mod edit -replace "github.com/pulumi/pulumi-go-provider=$tmp/$GO_PROVIDER_SRC"
-    CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -trimpath -o "$PLUGIN_BIN.tmp" \
-      -ldflags "-X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$PULUMI_COMMAND_VERSION" ./cmd/pulumi-resource-command
-  ) || { rm -rf "$tmp" "$PLUGIN_BIN.tmp"; die "building pulumi-resource-command failed; see the go output above"; }
+  (cd "$tmp/$COMMAND_SRC/provider" && GOTOOLCHAIN=local go mod edit -replace "github.com/pulumi/pulumi-go-provider=$tmp/$GO_PROVIDER_SRC") &&
+    CGO_ENABLED=0 gobuild_dir "$tmp/$COMMAND_SRC/provider" "$PLUGIN_BIN" ./cmd/pulumi-resource-command \
+      -ldflags "-X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$PULUMI_COMMAND_VERSION" ||
+    { rm -rf "$tmp"; die "building pulumi-resource-command failed; see the go output above"; }
   rm -rf "$tmp"
-  mv -f "$PLUGIN_BIN.tmp" "$PLUGIN_BIN"
 }
 user_command_plugin() { # a real plugin the user already has in their own plugin cache
   local home p
@@ -337,8 +338,9 @@ tool_command() {
     return
   fi
   [ -x "$BIN/pulumi" ] || die "installing the plugin needs the pulumi CLI: run scripts/tools.sh pulumi first"
+  # --reinstall: a cache entry holding another binary (an older build) is replaced, not kept.
   PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI_SKIP_UPDATE_CHECK=1 "$BIN/pulumi" plugin install resource command "$PULUMI_COMMAND_VERSION" \
-    --file "$PLUGIN_BIN" --non-interactive >&2 || die "pulumi plugin install resource command $PULUMI_COMMAND_VERSION --file $PLUGIN_BIN failed"
+    --file "$PLUGIN_BIN" --reinstall --non-interactive >&2 || die "pulumi plugin install resource command $PULUMI_COMMAND_VERSION --file $PLUGIN_BIN failed"
   say "pulumi-resource-command $PULUMI_COMMAND_VERSION: installed into the plugin cache ($PLUGIN_DIR)"
 }
 
