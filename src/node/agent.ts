@@ -35,6 +35,23 @@ cleanup_run() {
     fi
     rm -rf "$RUN"
   fi
+  release_lock
+}
+# One run at a time on a node (two stacks, or two pulumi up, may reach it together): a lock directory beside the
+# state holding its holder's pid. A holder that died is replaced; a live one is waited for, at most LOCK_TIMEOUT s.
+take_lock() {
+  LOCK="$STATE.lock"; waited=0
+  while ! mkdir "$LOCK" 2>/dev/null; do
+    holder=$(cat "$LOCK/pid" 2>/dev/null || true)
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -rf "$LOCK"; continue; fi
+    [ "$waited" -lt "$LOCK_TIMEOUT" ] || fail lock "another registry-mirrors run (pid $holder) has held $LOCK for $LOCK_TIMEOUT s; nothing was written. Run again when it is done, or remove $LOCK if no such process exists"
+    sleep 1; waited=$((waited + 1))
+  done
+  say $$ > "$LOCK/pid"
+  LOCKED=1
+}
+release_lock() {
+  if [ -n "$LOCKED" ]; then rm -rf "$LOCK"; LOCKED=""; fi
 }
 manifest_get() { awk -v k="$1" -v p="$2" '$1==k && $2==p {print; exit}' "$STATE/manifest" 2>/dev/null; }
 # Creates missing parents of a file, recording each directory it creates.
@@ -145,6 +162,7 @@ fi
 
 /** Start of an apply: the run directory, the stdin bundle and the values read from it. */
 export const APPLY_STAGE = String.raw`
+take_lock
 # A run that was killed (not just cut off: that one finishes) leaves its directory, with the bundle's secrets, and
 # its staged copies behind: remove both before anything else.
 for stale in "$STATE"/run.*; do
@@ -242,6 +260,7 @@ say "RM-DONE"
 /** Returns the node to its state before this tool: owned files removed, originals restored. */
 export const REMOVE_MAIN = String.raw`
 if [ ! -f "$STATE/manifest" ]; then say "RM-DONE nothing to remove"; exit 0; fi
+take_lock
 main_restored=0; files_removed=0
 while read -r kind p backup written; do
   case $kind in
@@ -265,5 +284,6 @@ if [ "$action" != none ]; then
 $(runtime_log_tail)"
   say "RM-ACTION $action"
 fi
+release_lock
 say "RM-DONE"
 `;

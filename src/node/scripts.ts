@@ -22,7 +22,12 @@ export interface NodeTarget {
   control?: Partial<RuntimeControl>;
   /** How to make the node be read again, named when its main config changed since the read. */
   reread?: string;
+  /** Seconds a run waits for another registry-mirrors run on the node to finish. Default {@link DEFAULT_LOCK_TIMEOUT}. */
+  lockTimeoutSeconds?: number;
 }
+
+/** Seconds a run waits for another run on the same node: long enough for its restart, health wait and rollback. */
+export const DEFAULT_LOCK_TIMEOUT = 600;
 
 /** Seconds a runtime gets to answer after a restart or reload. */
 export const DEFAULT_HEALTH_TIMEOUT = 30;
@@ -30,6 +35,7 @@ export const DEFAULT_HEALTH_TIMEOUT = 30;
 function header(target: NodeTarget, vars: Record<string, string>): string {
   const lines = [`NODE=${shq(target.node)}`, `STATE=${shq(target.stateDir ?? STATE_DIR)}`, `RUN=""`, `COMMITTED=""`];
   lines.push(`REREAD=${shq(target.reread ?? "run its read command again")}`);
+  lines.push(`LOCK=""`, `LOCKED=""`, `LOCK_TIMEOUT=${Math.max(0, Math.floor(target.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT))}`);
   for (const [k, v] of Object.entries(vars)) lines.push(`${k}=${shq(v)}`);
   return lines.join("\n");
 }

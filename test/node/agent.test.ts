@@ -2,7 +2,7 @@
  * The node agent, run for real with /bin/sh on this machine against files in a temporary directory (paths and
  * state directory overridden). Restarts and sudo are exercised on lab nodes (test/integration).
  */
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -113,7 +113,9 @@ it("removal restores config.toml byte for byte, restores a hosts.toml that exist
   writeFileSync(foreign, 'server = "https://hand-written"\n', { mode: 0o644 });
   apply([MIRROR, GCR]);
   expect(readFileSync(foreign, "utf8")).not.toContain("hand-written");
-  const r = run(removeCommand(target, "containerd", paths));
+  // The runtime "answers" at once: without this the default health check (containerd's socket) never passes here.
+  const r = run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2));
+  expect(r.status).toBe(0);
   expect(r.stderr).toBe("");
   expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
   expect(readFileSync(foreign, "utf8")).toBe('server = "https://hand-written"\n');
@@ -125,7 +127,8 @@ it("removal restores config.toml byte for byte, restores a hosts.toml that exist
 it("removal leaves a config.toml someone else changed since, and says so", () => {
   apply([MIRROR]);
   writeFileSync(paths.containerdConfig, `${readFileSync(paths.containerdConfig, "utf8")}# changed by a person\n`);
-  const r = run(removeCommand(target, "containerd", paths));
+  const r = run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2));
+  expect(r.status).toBe(0);
   expect(r.stdout).toContain("RM-WARNING");
   expect(readFileSync(paths.containerdConfig, "utf8")).toContain("# changed by a person");
 });
@@ -191,6 +194,67 @@ it("a plan with no files removes every file the last one owned (the keep-list of
   expect(readFileSync(join(target.stateDir!, "manifest"), "utf8")).toMatch(new RegExp(`^m ${paths.containerdConfig} `, "m"));
   expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2)).status).toBe(0);
   expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
+});
+
+describe("one run at a time on a node", () => {
+  const lock = () => `${target.stateDir}.lock`;
+
+  it("a run waits for a live one and, after the bounded wait, fails naming the lock; nothing is written", () => {
+    const holder = spawn("sleep", ["30"]);
+    try {
+      mkdirSync(lock());
+      writeFileSync(join(lock(), "pid"), `${holder.pid}\n`);
+      const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
+      const plan = renderNodeConfig({ mirrors: [MIRROR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
+      const cmd = applyCommand({ ...target, lockTimeoutSeconds: 2, runtime: "containerd", paths, plan, readMain: read.mainConfig });
+      const t0 = Date.now();
+      const r = run(cmd.command, cmd.stdin);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`node node-a: step lock: another registry-mirrors run (pid ${holder.pid}) has held ${lock()} for 2 s; nothing was written`);
+      expect(existsSync(paths.hostsDir)).toBe(false);
+      expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
+      expect(existsSync(lock())).toBe(true); // still the other run's
+    } finally {
+      holder.kill();
+    }
+  });
+
+  it("a lock left by a run that died is taken over, and released at the end", () => {
+    mkdirSync(lock());
+    writeFileSync(join(lock(), "pid"), "999999\n");
+    expect(apply([MIRROR]).result.status).toBe(0);
+    expect(existsSync(lock())).toBe(false);
+    expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2)).status).toBe(0);
+    expect(existsSync(lock())).toBe(false);
+  });
+
+  it("two applies started together both succeed, one after the other, and leave one consistent state", async () => {
+    const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
+    const cmds = [[MIRROR], [MIRROR, GCR]].map((mirrors) => {
+      const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
+      return applyCommand({ ...target, control: { healthCheck: "sleep 1" }, runtime: "containerd", paths, plan, readMain: read.mainConfig });
+    });
+    const runAsync = (c: { command: string; stdin: string }) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn("/bin/sh", ["-c", c.command], { env: { ...process.env, PATH: `${join(root, "bin")}:${process.env.PATH}` } });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+        child.stdin.end(c.stdin);
+      });
+    const results = await Promise.all(cmds.map(runAsync));
+    expect(results.map((r) => [r.status, r.stderr])).toEqual([[0, ""], [0, ""]]);
+    // Whichever ran second wrote last; its manifest names exactly its files, and nothing else of ours is on disk.
+    const manifest = readFileSync(join(target.stateDir!, "manifest"), "utf8");
+    const owned = manifest.split("\n").filter((l) => l.startsWith("f ")).map((l) => l.split(" ")[1]).sort();
+    const onDisk = readdir(paths.hostsDir).filter((f) => f.endsWith("hosts.toml")).sort();
+    expect(onDisk).toEqual(owned);
+    expect(readdir(root).filter((f) => f.includes(".rm-new") || /\/run\.\d+$/.test(f))).toEqual([]);
+    expect(existsSync(lock())).toBe(false);
+  }, 60_000);
 });
 
 it("a runtime that does not come back: previous files restored, runtime restarted again, clear error", () => {
