@@ -43,7 +43,11 @@ take_lock() {
   LOCK="$STATE.lock"; waited=0
   while ! mkdir "$LOCK" 2>/dev/null; do
     holder=$(cat "$LOCK/pid" 2>/dev/null || true)
-    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -rf "$LOCK"; continue; fi
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+      # Only if it is still that dead holder's: another waiter may have taken it over meanwhile.
+      [ "$(cat "$LOCK/pid" 2>/dev/null || true)" = "$holder" ] && rm -rf "$LOCK"
+      continue
+    fi
     [ "$waited" -lt "$LOCK_TIMEOUT" ] || fail lock "another registry-mirrors run (pid $holder) has held $LOCK for $LOCK_TIMEOUT s; nothing was written. Run again when it is done, or remove $LOCK if no such process exists"
     sleep 1; waited=$((waited + 1))
   done
