@@ -79,11 +79,12 @@ export function hostKeyCheckScript(nodeName: string, host: string, port: number,
   const key = parsePublicKey(hostKey);
   if (!key) throw new Error(`node ${nodeName}: connection.hostKey is not an SSH public key`);
   const type = keyscanType(key.type);
+  const want = fingerprint(hostKey);
   const say = (s: string) => `printf '%s\\n' ${shq(`registry-mirrors: node ${nodeName}: step host-key: ${s}`)}`;
   return [
-    `# The SSH host key of node ${nodeName} at ${host}:${port} must be ${fingerprint(hostKey)} (${type}).`,
+    `# The SSH host key of node ${nodeName} at ${host}:${port} must be ${want} (${type}).`,
     "set -u",
-    `want=${shq(fingerprint(hostKey))}; type=${shq(type)}`,
+    `want=${shq(want)}; type=${shq(type)}`,
     "if ! command -v ssh-keyscan >/dev/null 2>&1 || ! command -v ssh-keygen >/dev/null 2>&1; then",
     `  ${say("ssh-keyscan/ssh-keygen not found here; the key is checked by the SSH connection only")} >&2; echo unchecked; exit 0`,
     "fi",

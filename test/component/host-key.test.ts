@@ -1,10 +1,11 @@
 /** Host key parsing and fingerprints, compared with OpenSSH's own tools. */
 import { execFileSync, spawnSync } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { fingerprint, hostKeyCheckScript, parsePublicKey } from "../../src/component/host-key";
 import { freePort } from "../lab/proc";
+import { ThrowawaySshd } from "../lab/sshd";
 
 describe.each(["ed25519", "ecdsa", "rsa"])("a %s key", (type) => {
   const dir = mkdtempSync(join(tmpdir(), "hostkey-"));
@@ -32,27 +33,22 @@ it("rejects what is not a public key line: a fingerprint, a private key, a blob 
 
 describe("the local host-key check script, against a real sshd", () => {
   const dir = mkdtempSync(join(tmpdir(), "hostkey-sshd-"));
-  let port = 0;
-  let pid = 0;
+  const sshd = new ThrowawaySshd(dir);
   const key = (name: string, type: string) => {
     execFileSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-f", join(dir, name)]);
     return readFileSync(join(dir, `${name}.pub`), "utf8").trim();
   };
   const check = (p: number, pinned: string) => spawnSync("sh", ["-c", hostKeyCheckScript("n1", "127.0.0.1", p, pinned)], { encoding: "utf8", timeout: 20_000 });
   let served = "";
+  let port = 0;
 
   beforeAll(async () => {
-    served = key("host_ed25519", "ed25519");
-    key("host_rsa", "rsa");
-    port = await freePort();
-    writeFileSync(join(dir, "sshd_config"), `ListenAddress 127.0.0.1\nPort ${port}\nHostKey ${dir}/host_ed25519\nHostKey ${dir}/host_rsa\nPidFile ${dir}/sshd.pid\nUsePAM no\n`);
-    mkdirSync("/run/sshd", { recursive: true });
-    execFileSync("/usr/sbin/sshd", ["-f", join(dir, "sshd_config"), "-E", join(dir, "log")]);
-    for (let i = 0; i < 100 && !existsSync(join(dir, "sshd.pid")); i++) await new Promise((r) => setTimeout(r, 50));
-    pid = Number(readFileSync(join(dir, "sshd.pid"), "utf8"));
+    await sshd.start({ hostKeyTypes: ["ed25519", "rsa"] });
+    served = sshd.hostKey;
+    port = sshd.port;
   });
-  afterAll(() => {
-    if (pid) process.kill(pid, "SIGTERM");
+  afterAll(async () => {
+    await sshd.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -5,61 +5,18 @@
  * alone; an impostor sshd at a node's address (a fresh host key, the same authorized key) gets no session and the run
  * fails with both fingerprints.
  */
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { startLab, type Lab } from "../lab";
-import { freePort } from "../lab/proc";
+import { ThrowawaySshd } from "../lab/sshd";
 import { fingerprint } from "../../src/component/host-key";
 import { labNodeConfig, ProgramStack, requireTools } from "./stack";
 
 jest.setTimeout(600_000);
 
 interface Report { hostKey: string; warnings: string[]; verification: string }
-
-/** An sshd on a free port with a fresh host key that accepts the lab's client key (a machine that took the address). */
-class Impostor {
-  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "impostor-"));
-  readonly log = path.join(this.dir, "sshd.log");
-  port = 0;
-  hostKey = "";
-  private proc?: ChildProcess;
-
-  async start(clientKey: string): Promise<void> {
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(this.dir, "host_ed25519")]);
-    this.hostKey = fs.readFileSync(path.join(this.dir, "host_ed25519.pub"), "utf8").trim();
-    fs.writeFileSync(path.join(this.dir, "authorized_keys"), execFileSync("ssh-keygen", ["-y", "-f", clientKey], { encoding: "utf8" }), { mode: 0o600 });
-    this.port = await freePort();
-    fs.writeFileSync(path.join(this.dir, "sshd_config"), [
-      "ListenAddress 127.0.0.1", `Port ${this.port}`, `HostKey ${this.dir}/host_ed25519`, `PidFile ${this.dir}/sshd.pid`,
-      `AuthorizedKeysFile ${this.dir}/authorized_keys`, "PubkeyAuthentication yes", "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "LogLevel VERBOSE", "",
-    ].join("\n"));
-    fs.mkdirSync("/run/sshd", { recursive: true });
-    const fd = fs.openSync(this.log, "a");
-    this.proc = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(this.dir, "sshd_config")], { stdio: ["ignore", fd, fd] });
-    fs.closeSync(fd);
-    const end = Date.now() + 10_000;
-    while (!fs.readFileSync(this.log, "utf8").includes("Server listening")) {
-      if (Date.now() > end) throw new Error(`impostor sshd did not start:\n${fs.readFileSync(this.log, "utf8")}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  count(what: RegExp): number {
-    return (fs.readFileSync(this.log, "utf8").match(new RegExp(what.source, "g")) ?? []).length;
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc && this.proc.exitCode === null) {
-      const exited = new Promise((r) => this.proc!.once("exit", r));
-      this.proc.kill("SIGTERM");
-      await exited;
-    }
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 /**
  * Samples, until stopped, the command line of every process on the machine (what any user's `ps` shows) and the
@@ -119,7 +76,9 @@ class ProcSampler {
 describe("SSH trust through the real pulumi CLI", () => {
   let lab: Lab;
   let stack: ProgramStack;
-  const impostor = new Impostor();
+  /** A machine that took a node's address: a fresh host key, and it accepts the lab's client key. */
+  const impostorDir = fs.mkdtempSync(path.join(os.tmpdir(), "impostor-"));
+  const impostor = new ThrowawaySshd(impostorDir);
   let node1: Record<string, unknown>;
   let node2: Record<string, unknown>;
   let mirrors: Record<string, unknown>[] = [];
@@ -132,7 +91,7 @@ describe("SSH trust through the real pulumi CLI", () => {
     const d = lab.describe();
     node1 = labNodeConfig(d.nodes[0]);
     node2 = labNodeConfig(d.nodes[1]);
-    await impostor.start(d.privateKeyPath);
+    await impostor.start({ authorizedKeys: execFileSync("ssh-keygen", ["-y", "-f", d.privateKeyPath], { encoding: "utf8" }) });
     mirrors = [{ upstream: "docker.io", endpoints: [{ url: lab.registry("mirror").url }] }];
     stack = new ProgramStack(`trust${process.pid}`);
     await stack.init();
@@ -141,6 +100,7 @@ describe("SSH trust through the real pulumi CLI", () => {
   afterAll(async () => {
     await stack?.dispose();
     await impostor.stop();
+    fs.rmSync(impostorDir, { recursive: true, force: true });
     await lab?.stop();
   });
 

@@ -10,27 +10,16 @@
  *
  * Needs `scripts/tools.sh` to have run (pulumi, language host, the plugin installed) and sshd/ssh/ssh-keygen.
  */
-import { ChildProcess, execFile, execFileSync, spawn } from "child_process";
+import { execFile, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { freePort } from "../lab/proc";
-import { COMMAND_PLUGIN, LANGUAGE_HOST, PULUMI, PULUMI_HOME, requireTools, toolVersions } from "../e2e/stack";
+import { ThrowawaySshd } from "../lab/sshd";
+import { COMMAND_PLUGIN, LANGUAGE_HOST, PULUMI, pulumiEnv, requireTools, toolVersions } from "../e2e/stack";
 
 jest.setTimeout(180_000);
 
 const ROOT = path.resolve(__dirname, "../..");
-const BIN = path.dirname(PULUMI);
-
-async function waitFor(what: string, ms: number, ok: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 interface Run { code: number; out: string; ms: number }
 
 const PROGRAM = `
@@ -67,8 +56,7 @@ exports.stderr = node.stderr;
 
 describe("pulumi-resource-command 1.2.1 from the plugin cache under the real engine", () => {
   let tmp = "";
-  let sshd: ChildProcess | undefined;
-  let sshdLog = "";
+  let sshd: ThrowawaySshd | undefined;
   let env: NodeJS.ProcessEnv = {};
   let prog = "";
   let journal = "";
@@ -84,7 +72,7 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
         else resolve(r);
       });
     });
-  const accepted = () => (fs.readFileSync(sshdLog, "utf8").match(/Accepted publickey/g) ?? []).length;
+  const accepted = () => sshd!.count(/Accepted publickey/);
   const journalLines = () => (fs.existsSync(journal) ? fs.readFileSync(journal, "utf8").trim().split("\n") : []);
 
   beforeAll(async () => {
@@ -92,36 +80,13 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
     if (!fs.existsSync("/usr/sbin/sshd")) throw new Error("missing /usr/sbin/sshd: apt-get install openssh-server");
     process.stdout.write(`ENGINE ${JSON.stringify(toolVersions())}\n`);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "engine-provider-"));
+    sshd = new ThrowawaySshd(tmp);
     journal = path.join(tmp, "journal");
     const user = os.userInfo().username;
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(tmp, "host_ed25519")]);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(tmp, "id_ed25519")]);
-    fs.copyFileSync(path.join(tmp, "id_ed25519.pub"), path.join(tmp, "authorized_keys"));
-    fs.chmodSync(path.join(tmp, "authorized_keys"), 0o600);
-    const port = await freePort();
-    fs.writeFileSync(path.join(tmp, "sshd_config"), [
-      "ListenAddress 127.0.0.1",
-      `Port ${port}`,
-      `HostKey ${tmp}/host_ed25519`,
-      `PidFile ${tmp}/sshd.pid`,
-      `AuthorizedKeysFile ${tmp}/authorized_keys`,
-      "PubkeyAuthentication yes",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      "UsePAM no",
-      "StrictModes no",
-      // PULUMI_COMMAND_* and GOOD_* accepted, anything else rejected (silently, by OpenSSH)
-      "AcceptEnv PULUMI_COMMAND_* GOOD_*",
-      "LogLevel INFO",
-      "",
-    ].join("\n"));
-    fs.mkdirSync("/run/sshd", { recursive: true });
-    sshdLog = path.join(tmp, "sshd.log");
-    const logFd = fs.openSync(sshdLog, "a");
-    sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(tmp, "sshd_config")], { stdio: ["ignore", logFd, logFd] });
-    fs.closeSync(logFd);
-    await waitFor("sshd to listen", 10_000, () => fs.readFileSync(sshdLog, "utf8").includes("Server listening"));
+    // PULUMI_COMMAND_* and GOOD_* accepted, anything else rejected (silently, by OpenSSH)
+    await sshd.start({ authorizedKeys: fs.readFileSync(path.join(tmp, "id_ed25519.pub"), "utf8"), extraConfig: ["AcceptEnv PULUMI_COMMAND_* GOOD_*"] });
+    const port = sshd.port;
 
     prog = path.join(tmp, "prog");
     fs.mkdirSync(prog);
@@ -131,16 +96,7 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
     fs.writeFileSync(path.join(prog, "index.js"), PROGRAM);
 
     fs.mkdirSync(path.join(tmp, "state"));
-    env = {
-      ...process.env,
-      PATH: `${BIN}:${process.env.PATH}`,
-      PULUMI_BACKEND_URL: `file://${tmp}/state`,
-      PULUMI_CONFIG_PASSPHRASE: "test",
-      PULUMI_SKIP_UPDATE_CHECK: "1",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_HOME,
-    };
-    delete env.PULUMI_ACCESS_TOKEN;
+    env = pulumiEnv(path.join(tmp, "state"), "test");
     await pulumi(["stack", "init", "test"]);
     await pulumi(["config", "set", "dir", tmp]);
     await pulumi(["config", "set", "port", String(port)]);
@@ -152,11 +108,7 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
       await pulumi(["destroy", "--yes", "--skip-preview"]).catch(() => undefined);
       await pulumi(["stack", "rm", "--yes", "--force"]).catch(() => undefined);
     }
-    if (sshd && sshd.exitCode === null) {
-      const exited = new Promise((r) => sshd!.once("exit", r));
-      sshd.kill("SIGTERM");
-      await exited;
-    }
+    await sshd?.stop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
