@@ -91,6 +91,14 @@ export interface RegistryMirrorsArgs {
   legacy?: LegacyMode;
   /** Seconds a runtime gets to answer after a restart before the node is rolled back. Default 30. */
   healthTimeoutSeconds?: number;
+  /**
+   * Ids (`project/stack/name`) of other instances whose files this one may take over where both configure the same
+   * path, e.g. when an upstream moves from a team stack into a base stack. Without it such a path is a conflict
+   * error naming the other instance, and nothing is written. Earlier instances of this stack (this component before
+   * a rename or a move) are handed over to without it.
+   * @default []
+   */
+  takeOver?: string[];
 }
 
 /** What happened on one node. */

@@ -3,12 +3,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { mirrorsInMainConfig, renderNodeConfig, resolvePaths } from "../render";
 import type { PlannedFile } from "../render/types";
 import { sha256 } from "../node/shell";
-import { applyScript, applyStdin, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeState } from "../node/scripts";
+import { applyScript, applyStdin, ownEntries, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type InstanceOwner, type NodeState } from "../node/scripts";
 import { validateMirrors } from "../spec/validate";
 import { RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type Problem, type RuntimeKind } from "../spec/types";
 import type { MirrorNodeArgs, NodeReport, RegistryMirrorsArgs } from "./args";
 import { verifyReadBack } from "./verify";
 import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
+import { INSTANCE_NAME_PATTERN, instanceName, instanceOwner } from "./instance";
 
 const RUNTIMES = ["containerd", "cri-o", "docker", "auto"];
 const LEGACY_MODES = ["refuse", "migrate", "write"];
@@ -42,6 +43,11 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     // `always` re-reads on every run: a value that changes each time makes the read run again.
     const runStamp = args.verify === "always" ? new Date().toISOString() : undefined;
     const startedSeconds = Math.floor(Date.now() / 1000);
+    // Whose files these are on the nodes (see README, "Several instances on one node").
+    const owner = this.urn.apply((urn) =>
+      instanceOwner({ project: pulumi.getProject(), stack: pulumi.getStack(), name, urn, takeOver: args.takeOver, aliases: opts?.aliases }),
+    );
+    const program = instanceName(pulumi.getProject(), pulumi.getStack(), name);
 
     const restartFlags: Promise<boolean>[] = [];
     const applies: command.remote.Command[] = [];
@@ -54,6 +60,8 @@ export class RegistryMirrors extends pulumi.ComponentResource {
         runStamp,
         healthTimeoutSeconds: args.healthTimeoutSeconds,
         startedSeconds,
+        owner,
+        program,
         index,
         parent: this,
         // Restarts are staged: this node waits for the apply of the restarting node `maxParallel` places before
@@ -94,6 +102,10 @@ interface NodeSetupOptions {
   healthTimeoutSeconds?: number;
   /** When this program run started (Unix seconds): tells a main-config marker created in this run from an older one. */
   startedSeconds: number;
+  /** Whose files these are. */
+  owner: pulumi.Output<InstanceOwner>;
+  /** `project/stack/name` of the component, for messages about another component of this program. */
+  program: string;
   /** The node's index in `nodes`, for field paths in messages. */
   index: number;
   parent: pulumi.Resource;
@@ -162,24 +174,27 @@ class NodeSetup {
 
     // The plan from what was read; with a given runtime, the files are also rendered from the spec alone so
     // the preview can show them before anything is read.
-    const plan = pulumi.all([o.mirrors, state]).apply(([mirrors, s]) => {
-      if (o.verifyAlways) checkDrift(node.name, s);
+    const plan = pulumi.all([o.mirrors, state, o.owner]).apply(([mirrors, s, owner]) => {
+      if (o.verifyAlways) checkDrift(node.name, ownEntries(s, owner).owned);
       return renderNodeConfig({
         mirrors,
         runtime: givenKind ? { kind: givenKind, version: s.runtime.kind === givenKind ? s.runtime.version : undefined } : s.runtime,
         liveConfig: s.mainConfig?.content,
         paths,
         legacy: o.legacy,
-        ownedFiles: s.ownedFiles,
+        ownedFiles: ownEntries(s, owner).ownedFiles,
       });
     });
     const specFiles: pulumi.Output<PlannedFile[]> = givenKind
       ? o.mirrors.apply((mirrors) => renderNodeConfig({ mirrors, runtime: { kind: givenKind }, paths, legacy: o.legacy }).files)
       : plan.apply((p) => p.files);
-    const script = pulumi.all([kind, specFiles, read.urn]).apply(([k, files, readUrn]) =>
-      applyScript({ ...target, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` }, files),
+    const script = pulumi.all([kind, specFiles, read.urn, o.owner]).apply(([k, files, readUrn, owner]) =>
+      applyScript({ ...target, owner, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` }, files),
     );
-    const stdin = pulumi.all([plan, state, specFiles]).apply(([p, s, files]) => applyStdin(p, s.mainConfig, files));
+    const stdin = pulumi.all([plan, state, specFiles, connection]).apply(([p, s, files, c]) => {
+      claimInProgram(`${c.host}:${c.port ?? 22}`, o.program, node.name, o.index, p.files);
+      return applyStdin(p, s.mainConfig, files);
+    });
 
     // The read may predate the last apply, so "the plan changes the main config" is not "the node's main config
     // changes". This marker is: the engine updates it (running `date` locally) only when the planned main config
@@ -204,7 +219,7 @@ class NodeSetup {
         connection,
         // Secret file contents are not in the script, so it can be shown as it is: readable in previews.
         create: pulumi.unsecret(script),
-        delete: kind.apply((k) => removeCommand(target, k, paths, o.healthTimeoutSeconds)),
+        delete: pulumi.all([kind, o.owner]).apply(([k, owner]) => removeCommand({ ...target, owner }, k, paths, o.healthTimeoutSeconds)),
         stdin: pulumi.secret(stdin),
         logging: "stderr",
         addPreviousOutputInEnv: false,
@@ -234,7 +249,7 @@ class NodeSetup {
           action: applied.action,
           verification: "ok",
           hostKey: insecure ? ("not checked" as const) : ("pinned" as const),
-          warnings: insecure ? [`insecureIgnoreHostKey: the SSH host key of ${node.name} was not checked`, ...p.warnings] : p.warnings,
+          warnings: [...(insecure ? [`insecureIgnoreHostKey: the SSH host key of ${node.name} was not checked`] : []), ...p.warnings, ...applied.warnings],
         };
       }),
     );
@@ -250,9 +265,27 @@ function settled<T>(output: pulumi.Output<T>, fallback: T): Promise<T> {
   return promise.then((v) => (v === undefined ? fallback : v)).catch(() => fallback);
 }
 
-/** `verify: always`: fails when a file this tool wrote was changed on the node since. */
-function checkDrift(node: string, state: NodeState): void {
-  const drifted = state.owned.filter((o) => o.written !== o.current);
+/**
+ * Two components of one program that write one path of one node with different content would take it from each
+ * other on every run (an earlier instance of the same stack is handed its files, see the node agent): refused here.
+ */
+const programClaims = new Map<string, { component: string; sha: string }>();
+function claimInProgram(address: string, component: string, node: string, index: number, files: PlannedFile[]): void {
+  const clashes: Problem[] = [];
+  for (const file of files) {
+    const key = `${address} ${file.path}`;
+    const sha = sha256(file.content);
+    const other = programClaims.get(key);
+    if (other && other.component !== component && other.sha !== sha) {
+      clashes.push({ path: `nodes[${index}]`, message: `${file.path} on ${address} is also written, with other content, by the component ${other.component} of this program; configure each upstream of a node in one component` });
+    } else programClaims.set(key, { component, sha });
+  }
+  if (clashes.length > 0) throw new RegistryMirrorsError(clashes, `node ${node}: two components of this program configure the same upstream`);
+}
+
+/** `verify: always`: fails when a file this instance wrote was changed on the node since. */
+function checkDrift(node: string, owned: NodeState["owned"]): void {
+  const drifted = owned.filter((o) => o.written !== o.current);
   if (drifted.length > 0) {
     throw new Error(
       `registry-mirrors: node ${node}: step verify: files changed on the node since registry-mirrors wrote them:\n` +
@@ -302,6 +335,14 @@ function checkArgs(args: RegistryMirrorsArgs): void {
       else throw e;
     }
   });
+  if (args.takeOver !== undefined) {
+    if (!Array.isArray(args.takeOver)) problems.push({ path: "takeOver", message: 'must be a list of instance ids, e.g. ["infra/prod/mirrors"]' });
+    else args.takeOver.forEach((id, i) => {
+      if (typeof id !== "string" || !INSTANCE_NAME_PATTERN.test(id)) {
+        problems.push({ path: `takeOver[${i}]`, message: `must be an instance id project/stack/name as the conflict error names it (without "#…"), got ${JSON.stringify(id)}` });
+      }
+    });
+  }
   const max = args.rollout?.maxParallelRestarts;
   if (max !== undefined && !(Number.isInteger(max) && max >= 1)) problems.push({ path: "rollout.maxParallelRestarts", message: "must be a whole number of at least 1" });
   if (args.verify !== undefined && args.verify !== "onChange" && args.verify !== "always") problems.push({ path: "verify", message: 'must be "onChange" or "always"' });

@@ -2,10 +2,13 @@
  * The POSIX sh that runs on a node. One library of functions (below) plus a generated main part per operation:
  * read, apply, remove. It needs only coreutils (sha256sum, base64, cp, mv), awk and systemctl.
  *
- * On-node state lives in STATE_DIR: `manifest` lists what this tool owns, one entry a line:
- *   f <path> <backup|-> <sha256 written>   a file we wrote; backup is the original's copy, `-` if it was absent
- *   m <path> <backup|-> <sha256 written>   the runtime's main config (config.toml, daemon.json)
- *   d <path>                               a directory we created
+ * On-node state lives in STATE_DIR: `manifest` lists what registry-mirrors owns, one entry a line, after `v 2`:
+ *   f <path> <backup|-> <sha256 written> <owners>   a file; backup is the original's copy, `-` if it was absent
+ *   m <path> <backup|-> <sha256 written> <owners>   the runtime's main config (config.toml, daemon.json)
+ *   d <path>                                        a directory we created (removed once empty)
+ * Owners are the ids of the instances (components) that wrote the entry, comma-separated: several when they wrote
+ * the same content (the main config's `config_path`, a CA file), and the file is restored only when the last one
+ * leaves. A version-1 manifest has no owners field; such an entry belongs to `-`, the one instance of that time.
  * Every write is staged as `<path>.rm-new` beside its target, checked, then renamed (atomic). The manifest is
  * written before any rename, so an interrupted run is picked up by the next one.
  */
@@ -23,6 +26,8 @@ fail() {
   cleanup_run
   exit 1
 }
+# note TEXT: something a person should know; in the node's report and in the pulumi output.
+note() { say "RM-WARNING $*"; printf 'registry-mirrors: node %s: warning: %s\n' "$NODE" "$*" >&2 || true; }
 sha() { if [ -f "$1" ]; then sha256sum "$1" | cut -d' ' -f1; else echo absent; fi; }
 path_id() { printf '%s' "$1" | sha256sum | cut -c1-24; }
 b64_block() { say "$1"; base64 "$2" 2>/dev/null || true; say "RM-END"; }
@@ -57,6 +62,52 @@ take_lock() {
 release_lock() {
   if [ -n "$LOCKED" ]; then rm -rf "$LOCK"; LOCKED=""; fi
 }
+# Ownership. OWNER is this instance's id (project/stack/name#hash); RETIRE the ids it had before (aliases), which
+# are itself too; PEERS its stack's prefix and TAKEOVER ids named by the user: owners whose claim on a path this
+# instance may end. A peer is an earlier instance of the same stack, i.e. this component before a rename or a move:
+# the files are handed over, and that instance's delete then leaves them alone. - owns what a version without
+# owners wrote; it is this instance's own when no other instance is on the node (ALONE).
+id_name() { printf '%s' "$1" | cut -d'#' -f1; }
+is_me() {
+  [ "$1" = "$OWNER" ] && return 0
+  [ -n "$RETIRE" ] || return 1
+  _n=$(id_name "$1")
+  for _r in $RETIRE; do [ "$_n" = "$_r" ] && return 0; done
+  return 1
+}
+is_self() { is_me "$1" || { [ "$1" = - ] && [ -n "$ALONE" ]; }; }
+may_take() {
+  [ "$1" = - ] && return 0
+  _n=$(id_name "$1")
+  if [ -n "$PEERS" ]; then case $_n in "$PEERS"*) return 0 ;; esac; fi
+  for _r in $TAKEOVER; do [ "$_n" = "$_r" ] && return 0; done
+  return 1
+}
+# owns OWNERS: this instance is among them. others_of OWNERS: the rest. with_self OWNERS: them and this instance.
+owns() { for _t in $(printf '%s' "$1" | tr ',' ' '); do is_self "$_t" && return 0; done; return 1; }
+others_of() { for _t in $(printf '%s' "$1" | tr ',' ' '); do is_self "$_t" || say "$_t"; done | paste -sd, -; }
+blocking_of() { for _t in $(printf '%s' "$1" | tr ',' ' '); do may_take "$_t" || say "$_t"; done | paste -sd, -; }
+with_self() { { say "$OWNER"; others_of "$1" | tr ',' '\n'; } | grep -v '^$' | paste -sd, -; }
+# ALONE when no instance but this one (and -) owns anything on the node: set for a removal only (the last instance to
+# leave takes what the ownerless version left); an apply never removes a file of the ownerless version it does not plan.
+compute_alone() {
+  ALONE=1
+  [ -f "$STATE/manifest" ] || return 0
+  for _t in $(awk '($1=="f" || $1=="m") {print (NF >= 5 ? $5 : "-")}' "$STATE/manifest" | tr ',' ' '); do
+    if [ "$_t" != - ] && ! is_me "$_t"; then ALONE=""; return 0; fi
+  done
+}
+# entry_field N LINE: field N of a manifest line; the owners (5) of a version-1 line are -.
+entry_field() { printf '%s\n' "$2" | awk -v n="$1" '{ v = $n; if (n == 5 && v == "") v = "-"; print v }'; }
+# A file that someone changed after registry-mirrors wrote it is not removed; an original it replaced is put beside it.
+leave_changed() {
+  if [ "$2" != - ] && [ -f "$STATE/backup/$2" ]; then
+    cp -p "$STATE/backup/$2" "$1.registry-mirrors-original" 2>/dev/null || true
+    note "$1 was changed since registry-mirrors wrote it, so it is left as it is and no longer managed; the file it had replaced is $1.registry-mirrors-original"
+  else
+    note "$1 was changed since registry-mirrors wrote it, so it is left as it is and no longer managed"
+  fi
+}
 manifest_get() { awk -v k="$1" -v p="$2" '$1==k && $2==p {print; exit}' "$STATE/manifest" 2>/dev/null; }
 # Creates missing parents of a file, recording each directory it creates.
 ensure_dir() {
@@ -69,16 +120,35 @@ restore_or_delete() {
   if [ "$2" = "-" ]; then rm -f "$1"
   else cp -p "$STATE/backup/$2" "$1.rm-new" && mv -f "$1.rm-new" "$1"; fi
 }
-# stage KIND PATH MODE SHA: PATH.rm-new holds the new content; checks it and records what the commit will do.
+# stage KIND PATH MODE SHA: PATH.rm-new holds the new content; checks it and records what the commit will do. A path
+# another instance owns is shared when the content is the same, handed over from a peer, and otherwise a conflict.
 stage() {
   kind=$1; p=$2; mode=$3; want=$4
+  owners=$OWNER
   old=$(manifest_get "$kind" "$p")
-  if [ -n "$old" ]; then backup=$(printf '%s' "$old" | cut -d' ' -f3)
+  if [ -n "$old" ]; then
+    backup=$(entry_field 3 "$old"); written=$(entry_field 4 "$old"); was=$(entry_field 5 "$old")
+    others=$(others_of "$was")
+    # A file of the ownerless version that this plan writes is this instance's from now on.
+    [ "$kind" = m ] || others=$(printf '%s' "$others" | tr ',' '\n' | grep -vx -- - | paste -sd, -)
+    if [ -n "$others" ]; then
+      if [ "$written" = "$want" ]; then owners=$(with_self "$was")
+      else
+        blocking=$(blocking_of "$others")
+        if [ -n "$blocking" ]; then say "$p $blocking" >> "$RUN/conflicts"; rm -f "$p.rm-new"; return 0; fi
+        if [ "$kind" = m ]; then owners=$(with_self "$was")
+        else
+          note "$p is taken over from $others (an earlier instance of this stack, or named in takeOver)"
+        fi
+      fi
+    fi
   elif [ -f "$p" ]; then
     backup=$(path_id "$p")
     cp -p "$p" "$STATE/backup/$backup" || fail stage "cannot back up $p (disk full?)"
+    # The main config is edited, not replaced: its backup is routine. Any other file there is someone else's.
+    [ "$kind" = m ] || note "$p was not written by registry-mirrors: it is replaced, and the original, kept as $STATE/backup/$backup, is put back when registry-mirrors removes the file"
   else backup=-; fi
-  say "$kind $p $backup $want" >> "$RUN/manifest"
+  say "$kind $p $backup $want $owners" >> "$RUN/manifest"
   say "$p $want" >> "$RUN/verify"
   if [ "$(sha "$p")" = "$want" ]; then rm -f "$p.rm-new"; return 0; fi
   [ "$(sha "$p.rm-new")" = "$want" ] || fail stage "the staged copy of $p is incomplete (disk full?); nothing was replaced"
@@ -97,20 +167,49 @@ new_file() {
   say "$1" >> "$RUN/tmps"
 }
 payload() { awk -v id="$1" '$0=="RM-END "id {p=0} p {print} $0=="RM-FILE "id {p=1}' "$RUN/stdin" | base64 -d; }
-# Owned files the plan no longer has: restored or deleted at commit. Main config and directory entries stay.
+# Entries the plan no longer has. Files only this instance owns are restored or deleted at commit (unless someone
+# changed them since); a shared one loses this instance as an owner; other instances' entries, the main config
+# (kept while this instance exists) and directories stay.
 plan_removals() {
   [ -f "$STATE/manifest" ] || return 0
   # The keep-list is read in BEGIN, not with the NR==FNR idiom: that one takes the old manifest for the keep-list
   # when the new one is empty, and an empty plan then removed nothing.
   keep_awk='BEGIN { while ((getline line < keep) > 0) { split(line, f, " "); k[f[1] " " f[2]] = 1 } }'
-  awk -v keep="$RUN/manifest" "$keep_awk"' $1=="f" && !(($1" "$2) in k)' "$STATE/manifest" > "$RUN/removing"
-  awk -v keep="$RUN/manifest" "$keep_awk"' $1=="m" && !(($1" "$2) in k)' "$STATE/manifest" >> "$RUN/manifest"
+  awk -v keep="$RUN/manifest" "$keep_awk"' ($1=="f" || $1=="m") && !(($1" "$2) in k)' "$STATE/manifest" > "$RUN/unplanned"
   awk '$1=="d"' "$STATE/manifest" >> "$RUN/olddirs"
-  while read -r kind p rest; do
+  while read -r kind p backup written was; do
+    [ -n "$was" ] || was=-
+    if [ "$kind" = m ] || ! owns "$was"; then say "$kind $p $backup $written $was" >> "$RUN/manifest"; continue; fi
+    others=$(others_of "$was")
+    if [ -n "$others" ]; then say "$kind $p $backup $written $others" >> "$RUN/manifest"; continue; fi
+    if [ -f "$p" ] && [ "$(sha "$p")" != "$written" ]; then leave_changed "$p" "$backup"; continue; fi
+    say "$kind $p $backup $written $was" >> "$RUN/removing"
     if [ -f "$p" ]; then cp -p "$p" "$RUN/prev/$(path_id "$p")" || fail stage "cannot keep a copy of $p (disk full?)"; fi
     say "$p" >> "$RUN/changed"
     if [ "$ACTION_ON" = any ]; then say "$p" >> "$RUN/trigger"; fi
-  done < "$RUN/removing"
+  done < "$RUN/unplanned"
+  # No file of the ownerless version left outside this plan: this instance was that version's one instance, and the
+  # main config's edit is its own too.
+  if ! awk '$1=="f" && ("," $5 ",") ~ /,-,/ {found = 1} END {exit !found}' "$RUN/manifest"; then
+    awk -v me="$OWNER" '$1=="m" { n = split($5, o, ","); s = ""; for (i = 1; i <= n; i++) if (o[i] != "-") s = s (s == "" ? "" : ",") o[i]; $5 = (s == "" ? me : s) } {print}' "$RUN/manifest" > "$RUN/manifest.owners" &&
+      mv -f "$RUN/manifest.owners" "$RUN/manifest"
+  fi
+}
+# A plan that keeps the main config as it is relies on it all the same (containerd's config_path, set by another
+# instance): this instance becomes one more owner of that edit, which then stays until the last owner leaves.
+share_main() {
+  [ -z "$MAIN" ] && [ -n "$WATCH" ] || return 0
+  old=$(manifest_get m "$WATCH")
+  [ -n "$old" ] || return 0
+  say "m $WATCH $(entry_field 3 "$old") $(entry_field 4 "$old") $(with_self "$(entry_field 5 "$old")")" >> "$RUN/manifest"
+}
+# Every path another instance owns with other content, at once; before anything is written.
+check_conflicts() {
+  [ -s "$RUN/conflicts" ] || return 0
+  first=$(head -n 1 "$RUN/conflicts" | cut -d' ' -f2 | cut -d, -f1)
+  fail ownership "paths owned by another registry-mirrors instance would get other content; nothing was written.
+$(while read -r cp co; do printf '  %s belongs to %s\n' "$cp" "$co"; done < "$RUN/conflicts")
+  This instance is $OWNER. Configure each upstream in one instance only (remove it from one of them), or let this one take the paths over with takeOver: [\"$(id_name "$first")\"] (that instance then no longer configures them)."
 }
 # Compare-and-swap: the main config must still be what the plan was computed from (checked before staging and
 # again right before the commit), even when the plan does not change it: a plan from an outdated read is refused.
@@ -179,7 +278,7 @@ RUN=$STATE/run.$$
 mkdir -p "$STATE/backup" "$RUN/prev" || fail stage "cannot create $STATE (disk full or read-only?)"
 # Only root may read the state: the bundle, backups of files that hold credentials, the manifest.
 chmod 700 "$STATE" "$STATE/backup" "$RUN" || fail stage "cannot make $STATE private"
-for f in manifest removing olddirs newdirs; do : > "$RUN/$f" || fail stage "cannot write in $STATE (disk full?)"; done
+for f in manifest removing olddirs newdirs conflicts; do : > "$RUN/$f" || fail stage "cannot write in $STATE (disk full?)"; done
 cat > "$RUN/stdin" || fail stage "cannot read the bundle on stdin (disk full?)"
 meta() { awk -v k="$1" '$1=="RM-META" && $2==k {print $3; exit}' "$RUN/stdin"; }
 ACTION=$(meta action); [ -n "$ACTION" ] || ACTION=none
@@ -200,6 +299,8 @@ if [ -n "$MAIN" ]; then
   payload "$(meta mainsha)" > "$MAIN.rm-new" || fail stage "cannot write $MAIN (disk full?)"
   stage m "$MAIN" keep "$(meta mainsha)"
 fi
+share_main
+check_conflicts
 plan_removals
 `;
 
@@ -211,7 +312,7 @@ if [ -f "$STATE/pending" ]; then ACTION=$(cat "$STATE/pending"); say pending >> 
 if [ "$ACTION" != none ] && [ -s "$RUN/trigger" ]; then say "$ACTION" > "$STATE/pending"; fi
 # Journal: the new manifest (with entries still to be removed) goes in place before any file is replaced.
 [ -f "$STATE/manifest" ] && cp -p "$STATE/manifest" "$RUN/manifest.old"
-cat "$RUN/manifest" "$RUN/removing" "$RUN/olddirs" "$RUN/newdirs" > "$RUN/manifest.journal" || fail stage "cannot write the manifest (disk full?)"
+{ say "v 2"; cat "$RUN/manifest" "$RUN/removing" "$RUN/olddirs" "$RUN/newdirs"; } > "$RUN/manifest.journal" || fail stage "cannot write the manifest (disk full?)"
 mv -f "$RUN/manifest.journal" "$STATE/manifest" || fail commit "cannot write $STATE/manifest"
 COMMITTED=1
 if [ -f "$RUN/staged" ]; then
@@ -226,7 +327,7 @@ if [ -f "$RUN/removing" ]; then
     say "RM-REMOVED $p"
   done < "$RUN/removing"
 fi
-cat "$RUN/manifest" "$RUN/olddirs" "$RUN/newdirs" > "$RUN/manifest.final" && mv -f "$RUN/manifest.final" "$STATE/manifest"
+{ say "v 2"; cat "$RUN/manifest" "$RUN/olddirs" "$RUN/newdirs"; } > "$RUN/manifest.final" && mv -f "$RUN/manifest.final" "$STATE/manifest"
 
 if [ "$ACTION" != none ] && [ -s "$RUN/trigger" ]; then
   if systemctl "$ACTION" "$UNIT" >"$RUN/systemctl.log" 2>&1 && wait_healthy; then
@@ -261,25 +362,57 @@ cleanup_run
 say "RM-DONE"
 `;
 
-/** Returns the node to its state before this tool: owned files removed, originals restored. */
+/**
+ * Removes this instance from the node: what only it owns is removed or restored (the original back byte for byte),
+ * what it shares loses it as an owner, other instances' files stay. The last instance to leave takes the state too.
+ */
 export const REMOVE_MAIN = String.raw`
 if [ ! -f "$STATE/manifest" ]; then say "RM-DONE nothing to remove"; exit 0; fi
 take_lock
+compute_alone
+RUN=$STATE/run.$$
+mkdir -p "$RUN" || fail remove "cannot write in $STATE (disk full?)"
+: > "$RUN/next"; : > "$RUN/dirs"
 main_restored=0; files_removed=0
-while read -r kind p backup written; do
+while read -r kind p backup written was; do
   case $kind in
-    f) restore_or_delete "$p" "$backup" || fail remove "cannot restore $p"; files_removed=1; say "RM-REMOVED $p" ;;
+    d) say "$p" >> "$RUN/dirs"; continue ;;
+    f|m) ;;
+    *) continue ;;
+  esac
+  [ -n "$was" ] || was=-
+  others=$(others_of "$was")
+  if ! owns "$was" || [ -n "$others" ]; then
+    [ -n "$others" ] || others=$was
+    say "$kind $p $backup $written $others" >> "$RUN/next"; continue
+  fi
+  case $kind in
+    f)
+      if [ -f "$p" ] && [ "$(sha "$p")" != "$written" ]; then leave_changed "$p" "$backup"; continue; fi
+      restore_or_delete "$p" "$backup" || fail remove "cannot restore $p"; files_removed=1; say "RM-REMOVED $p" ;;
     m)
       if [ "$(sha "$p")" = "$written" ]; then
         restore_or_delete "$p" "$backup" || fail remove "cannot restore $p"; main_restored=1; say "RM-RESTORED $p"
       else
-        say "RM-WARNING $p was changed by someone else since it was written; it is left as it is"
+        note "$p was changed by someone else since it was written; it is left as it is"
       fi ;;
   esac
 done < "$STATE/manifest"
-# Directories we created, deepest first, when they are empty.
-awk '$1=="d" {print $2}' "$STATE/manifest" | sort -r | while read -r d; do rmdir "$d" 2>/dev/null || true; done
-rm -rf "$STATE"
+# Directories we created, deepest first, when they are empty; the others stay recorded.
+sort -r "$RUN/dirs" | while read -r d; do rmdir "$d" 2>/dev/null || true; done
+if grep -q '^[fm] ' "$RUN/next"; then
+  { say "v 2"; cat "$RUN/next"; while read -r d; do [ ! -d "$d" ] || say "d $d"; done < "$RUN/dirs"; } > "$RUN/manifest" || fail remove "cannot write the manifest (disk full?)"
+  mv -f "$RUN/manifest" "$STATE/manifest" || fail remove "cannot write $STATE/manifest"
+  # Backups nobody refers to any more go.
+  for b in "$STATE"/backup/*; do
+    [ -f "$b" ] || continue
+    awk -v id="$(basename "$b")" '$3 == id {found = 1} END {exit !found}' "$STATE/manifest" || rm -f "$b"
+  done
+  rm -rf "$RUN"
+else
+  rm -rf "$STATE"
+fi
+RUN=""
 action=none
 [ "$main_restored" = 1 ] && action=$MAIN_ACTION
 [ "$action" = none ] && [ "$files_removed" = 1 ] && action=$FILES_ACTION

@@ -24,7 +24,27 @@ export interface NodeTarget {
   reread?: string;
   /** Seconds a run waits for another registry-mirrors run on the node to finish. Default {@link DEFAULT_LOCK_TIMEOUT}. */
   lockTimeoutSeconds?: number;
+  /** The instance whose files these are. Default: the one ownerless instance of earlier versions (`-`). */
+  owner?: InstanceOwner;
 }
+
+/**
+ * Who owns what a run writes: several instances (components, in one stack or in several) may configure one node.
+ * An id is `project/stack/name#hash`, the hash telling apart two components of one name under different parents.
+ */
+export interface InstanceOwner {
+  /** This instance's id. */
+  id: string;
+  /** Owners starting with this (`project/stack/`) are earlier instances of the same stack: their paths are handed over. */
+  peers?: string;
+  /** Ids (without `#hash`) whose paths this instance may take over. */
+  takeOver?: string[];
+  /** Ids (without `#hash`) this instance had before (its aliases): what they own is this instance's. */
+  retire?: string[];
+}
+
+/** What a manifest or a message may hold as an instance id: no spaces, commas or quotes. */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+(#[0-9a-f]+)?$/;
 
 /** Seconds a run waits for another run on the same node: long enough for its restart, health wait and rollback. */
 export const DEFAULT_LOCK_TIMEOUT = 600;
@@ -36,6 +56,14 @@ function header(target: NodeTarget, vars: Record<string, string>): string {
   const lines = [`NODE=${shq(target.node)}`, `STATE=${shq(target.stateDir ?? STATE_DIR)}`, `RUN=""`, `COMMITTED=""`];
   lines.push(`REREAD=${shq(target.reread ?? "run its read command again")}`);
   lines.push(`LOCK=""`, `LOCKED=""`, `LOCK_TIMEOUT=${Math.max(0, Math.floor(target.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT))}`);
+  const owner = target.owner;
+  const ids = [owner?.id ?? "-", ...(owner?.takeOver ?? []), ...(owner?.retire ?? [])];
+  const bad = ids.filter((id) => id !== "-" && !INSTANCE_ID_PATTERN.test(id));
+  if (bad.length > 0 || (owner?.peers !== undefined && !/^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+\/$/.test(owner.peers))) {
+    throw new Error(`node ${target.node}: invalid instance ids ${JSON.stringify(bad)} (project/stack/name)`);
+  }
+  lines.push(`OWNER=${shq(owner?.id ?? "-")}`, `PEERS=${shq(owner?.peers ?? "")}`, `TAKEOVER=${shq((owner?.takeOver ?? []).join(" "))}`);
+  lines.push(`RETIRE=${shq((owner?.retire ?? []).join(" "))}`, `ALONE=""`);
   for (const [k, v] of Object.entries(vars)) lines.push(`${k}=${shq(v)}`);
   return lines.join("\n");
 }
@@ -61,8 +89,8 @@ export interface NodeState {
   manifest: string[];
   /** Owned hosts.toml files and their content. */
   ownedFiles: Record<string, string>;
-  /** Owned files: what this tool wrote (sha256) and what is on disk now (`absent` if gone). */
-  owned: { kind: "f" | "m"; path: string; written: string; current: string }[];
+  /** Owned files: what was written (sha256), what is on disk now (`absent` if gone) and who owns them. */
+  owned: { kind: "f" | "m"; path: string; written: string; current: string; owners: string[] }[];
 }
 
 /** Splits agent output into single lines and base64 blocks. */
@@ -112,7 +140,7 @@ export function parseReadOutput(stdout: string): NodeState {
   const owned = manifest
     .map((l) => l.split(" "))
     .filter(([kind]) => kind === "f" || kind === "m")
-    .map(([kind, path, , written]) => ({ kind: kind as "f" | "m", path, written, current: current.get(path) ?? "absent" }));
+    .map(([kind, path, , written, owners]) => ({ kind: kind as "f" | "m", path, written, current: current.get(path) ?? "absent", owners: (owners ?? "-").split(",") }));
   return { runtime, versionLine, mainConfig, manifest, ownedFiles, owned };
 }
 
@@ -220,6 +248,8 @@ export interface ApplyReport {
   action: "none" | "reload" | "restart";
   /** Content of the TOML files as read back after writing. */
   readBack: Record<string, string>;
+  /** What the node said a person should know (a file backed up, taken over, left as someone changed it). */
+  warnings: string[];
   done: boolean;
 }
 
@@ -230,7 +260,7 @@ export function parseApplyOutput(stdout: string): ApplyReport {
   const readBack: Record<string, string> = {};
   for (const [key, content] of blocks) if (key.startsWith("RM-READBACK ")) readBack[key.slice("RM-READBACK ".length)] = content;
   const action = (tagged("RM-ACTION")[0] ?? "none") as ApplyReport["action"];
-  return { written: tagged("RM-WROTE"), removed: [...tagged("RM-REMOVED"), ...tagged("RM-RESTORED")], action, readBack, done: lines.some((l) => l.startsWith("RM-DONE")) };
+  return { written: tagged("RM-WROTE"), removed: [...tagged("RM-REMOVED"), ...tagged("RM-RESTORED")], action, readBack, warnings: tagged("RM-WARNING"), done: lines.some((l) => l.startsWith("RM-DONE")) };
 }
 
 /** Builds the command that returns a node to its state before this tool (owned files removed, originals back). */
@@ -254,4 +284,18 @@ function chunk(text: string, size = 76): string[] {
   const out: string[] = [];
   for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
   return out;
+}
+
+/**
+ * The part of a read that is this instance's own: entries it owns, or (when no other instance owns anything on the
+ * node) entries of the ownerless earlier version. Mirrors the agent's `is_self`.
+ */
+export function ownEntries(state: NodeState, owner?: InstanceOwner): { owned: NodeState["owned"]; ownedFiles: Record<string, string> } {
+  const id = owner?.id ?? "-";
+  const isMe = (t: string) => t === id || (owner?.retire ?? []).includes(t.split("#")[0]);
+  const alone = state.owned.every((e) => e.owners.every((t) => t === "-" || isMe(t)));
+  const isSelf = (t: string) => isMe(t) || (t === "-" && alone);
+  const owned = state.owned.filter((e) => e.owners.some(isSelf));
+  const paths = new Set(owned.map((e) => e.path));
+  return { owned, ownedFiles: Object.fromEntries(Object.entries(state.ownedFiles).filter(([p]) => paths.has(p))) };
 }

@@ -1,0 +1,116 @@
+/**
+ * A node in a temporary directory for the node agent: containerd's config.toml and hosts directory, the state
+ * directory and a systemctl that records its calls, all under one root; the agent runs for real with /bin/sh.
+ */
+import { spawn, spawnSync } from "child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths } from "../../src";
+import { applyCommand, ownEntries, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type InstanceOwner, type NodeTarget } from "../../src/node/scripts";
+
+/** A config.toml as an ops team left it. */
+export const LIVE_CONFIG = 'version = 2\n# ops team comment\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n';
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class FakeNode {
+  readonly root = mkdtempSync(join(tmpdir(), "rm-agent-"));
+  readonly paths: NodePaths = resolvePaths({ hostsDir: join(this.root, "etc/containerd/certs.d"), containerdConfig: join(this.root, "etc/containerd/config.toml") });
+  readonly target: NodeTarget = { node: "node-a", sudo: false, stateDir: join(this.root, "state"), control: { healthCheck: "true" } };
+  readonly systemctlLog = join(this.root, "systemctl.log");
+
+  constructor(live = LIVE_CONFIG) {
+    mkdirSync(join(this.root, "etc/containerd"), { recursive: true });
+    writeFileSync(this.paths.containerdConfig, live, { mode: 0o640 });
+    mkdirSync(join(this.root, "bin"));
+    writeFileSync(join(this.root, "bin/systemctl"), `#!/bin/sh\necho "$*" >> ${this.systemctlLog}\n`);
+    chmodSync(join(this.root, "bin/systemctl"), 0o755);
+  }
+
+  get stateDir(): string {
+    return this.target.stateDir!;
+  }
+
+  hostsToml(upstream: string): string {
+    return join(this.paths.hostsDir, upstream, "hosts.toml");
+  }
+
+  private env() {
+    return { ...process.env, PATH: `${join(this.root, "bin")}:${process.env.PATH}` };
+  }
+
+  run(command: string, stdin = ""): RunResult {
+    const r = spawnSync("/bin/sh", ["-c", command], { input: stdin, encoding: "utf8", env: this.env(), timeout: 60_000 });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Runs a command in the background (for runs that overlap). */
+  runAsync(command: string, stdin = ""): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const child = spawn("/bin/sh", ["-c", command], { env: this.env() });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
+      child.stdin.end(stdin);
+    });
+  }
+
+  read() {
+    return parseReadOutput(this.run(readCommand(this.target, this.paths, "containerd")).stdout);
+  }
+
+  /** The command and stdin of one instance's apply, planned from a read now. */
+  applyCommand(mirrors: Mirror[], opts: { owner?: InstanceOwner; healthy?: boolean } = {}) {
+    const read = this.read();
+    const plan = renderNodeConfig({
+      mirrors,
+      runtime: { kind: "containerd", version: "1.6.20" },
+      liveConfig: read.mainConfig!.content,
+      paths: this.paths,
+      ownedFiles: ownEntries(read, opts.owner).ownedFiles,
+    });
+    const cmd = applyCommand({
+      ...this.target,
+      owner: opts.owner,
+      control: { healthCheck: opts.healthy === false ? "false" : "true" },
+      healthTimeoutSeconds: 2,
+      runtime: "containerd",
+      paths: this.paths,
+      plan,
+      readMain: read.mainConfig,
+    });
+    return { plan, cmd };
+  }
+
+  apply(mirrors: Mirror[], opts: { owner?: InstanceOwner; healthy?: boolean } = {}) {
+    const { plan, cmd } = this.applyCommand(mirrors, opts);
+    const result = this.run(cmd.command, cmd.stdin);
+    return { plan, result, report: parseApplyOutput(result.stdout), cmd };
+  }
+
+  remove(owner?: InstanceOwner): RunResult & { report: ReturnType<typeof parseApplyOutput> } {
+    const r = this.run(removeCommand({ ...this.target, owner }, "containerd", this.paths, 2));
+    return { ...r, report: parseApplyOutput(r.stdout) };
+  }
+
+  /** The manifest's lines (`[]` when there is none). */
+  manifest(): string[] {
+    const file = join(this.stateDir, "manifest");
+    return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l !== "") : [];
+  }
+
+  restarts(): number {
+    return existsSync(this.systemctlLog) ? readFileSync(this.systemctlLog, "utf8").split("\n").filter((l) => l.startsWith("restart")).length : 0;
+  }
+
+  dispose(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
