@@ -4,7 +4,7 @@
 export * from "./spec/types";
 export { validateMirrors } from "./spec/validate";
 export { parseRuntimeVersion } from "./spec/version";
-export { renderNodeConfig, resolvePaths, CRIO_DROP_IN, OWNED_MARKER } from "./render";
+export { renderNodeConfig, resolvePaths, crioDropIn, OWNED_MARKER } from "./render";
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./render";
 export { RegistryMirrors, restartPredecessor } from "./component/registry-mirrors";
 export type { MirrorArgs, MirrorEndpointArgs, MirrorNodeArgs, NodeReport, NodeRuntime, RegistryMirrorsArgs, RolloutArgs } from "./component/args";

@@ -44,8 +44,10 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     const runStamp = args.verify === "always" ? new Date().toISOString() : undefined;
     const startedSeconds = Math.floor(Date.now() / 1000);
     // Whose files these are on the nodes (see README, "Several instances on one node").
-    const owner = this.urn.apply((urn) =>
-      instanceOwner({ project: pulumi.getProject(), stack: pulumi.getStack(), name, urn, takeOver: args.takeOver, aliases: opts?.aliases }),
+    // From the URN's value, not the Output: an input depending on this component would wait for all its children.
+    const urn = pulumi.output((this.urn as unknown as { promise(): Promise<string> }).promise());
+    const owner = urn.apply((u) =>
+      instanceOwner({ project: pulumi.getProject(), stack: pulumi.getStack(), name, urn: u ?? "", takeOver: args.takeOver, aliases: opts?.aliases }),
     );
     const program = instanceName(pulumi.getProject(), pulumi.getStack(), name);
 
@@ -269,8 +271,12 @@ function settled<T>(output: pulumi.Output<T>, fallback: T): Promise<T> {
  * Two components of one program that write one path of one node with different content would take it from each
  * other on every run (an earlier instance of the same stack is handed its files, see the node agent): refused here.
  */
-const programClaims = new Map<string, { component: string; sha: string }>();
+const claimsByRun = new WeakMap<object, Map<string, { component: string; sha: string }>>();
 function claimInProgram(address: string, component: string, node: string, index: number, files: PlannedFile[]): void {
+  // Per program run (its resource monitor): an Automation API process runs many, of other stacks or other names.
+  const run = (pulumi.runtime.getMonitor() ?? claimsByRun) as object;
+  const programClaims = claimsByRun.get(run) ?? new Map<string, { component: string; sha: string }>();
+  claimsByRun.set(run, programClaims);
   const clashes: Problem[] = [];
   for (const file of files) {
     const key = `${address} ${file.path}`;

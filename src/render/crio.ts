@@ -1,5 +1,5 @@
 /**
- * CRI-O, podman, skopeo and buildah: one containers-registries.conf v2 drop-in (read by containers/image),
+ * CRI-O, podman, skopeo and buildah: a containers-registries.conf v2 drop-in per upstream (read by containers/image),
  * certificates in the per-host certs.d directory, and credentials in a containers-auth.json file.
  * CRI-O re-reads registries.conf on SIGHUP, so the runtime needs a reload, never a restart.
  */
@@ -9,8 +9,14 @@ import { certsDirFiles } from "./certs-dir";
 import { OWNED_MARKER, basicCredentials, effectiveCapabilities, isDockerHub, joinPath, parseEndpointUrl, sortFiles, type ParsedEndpoint } from "./endpoint";
 import type { NodePlan, PlannedFile } from "./types";
 
-/** File name of the drop-in: late in alphanumerical order, so it overrides distribution defaults for our prefixes. */
-export const CRIO_DROP_IN = "99-registry-mirrors.conf";
+/**
+ * File name of an upstream's drop-in: late in alphanumerical order, so it overrides distribution defaults for its
+ * prefix. One file per upstream (containers/image merges `[[registry]]` tables of all drop-ins by prefix), so that
+ * several instances on one node each own their upstreams' files, and two that configure one upstream meet at one path.
+ */
+export function crioDropIn(upstream: string): string {
+  return `99-registry-mirrors-${isDockerHub(upstream) ? "docker.io" : upstream}.conf`;
+}
 
 /** Renders the CRI-O/containers plan. Throws for what containers-registries.conf cannot express. */
 export function renderCrio(mirrors: Mirror[], paths: NodePaths): NodePlan {
@@ -26,10 +32,12 @@ export function renderCrio(mirrors: Mirror[], paths: NodePaths): NodePlan {
     "# containers-registries.conf v2 drop-in; mirrors are tried in order, then `location`.",
     "",
   ].join("\n");
-  files.push({
-    path: joinPath(paths.registriesDir, CRIO_DROP_IN),
-    content: `${header}\n${stringify({ registry: registries }).trimEnd()}\n`,
-    mode: 0o644,
+  mirrors.forEach((mirror, i) => {
+    files.push({
+      path: joinPath(paths.registriesDir, crioDropIn(mirror.upstream)),
+      content: `${header}\n${stringify({ registry: [registries[i]] }).trimEnd()}\n`,
+      mode: 0o644,
+    });
   });
   if (Object.keys(auths).length > 0) {
     files.push({ path: paths.containersAuthFile, content: `${JSON.stringify({ auths }, null, 2)}\n`, mode: 0o600, secret: true });

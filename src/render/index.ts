@@ -6,7 +6,7 @@ import { renderDocker } from "./docker";
 import type { NodePlan, RenderInput } from "./types";
 
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./types";
-export { CRIO_DROP_IN } from "./crio";
+export { crioDropIn } from "./crio";
 export { OWNED_MARKER } from "./endpoint";
 
 /**

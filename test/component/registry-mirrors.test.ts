@@ -176,7 +176,8 @@ describe("SSH host keys", () => {
 describe("when a node is read again", () => {
   /** The read trigger of a one-node component, by the component's arguments. */
   async function readTrigger(name: string, mirrors: rm.Mirror[], node: Partial<rm.MirrorNodeArgs> = {}, legacy?: rm.LegacyMode): Promise<string> {
-    new rm.RegistryMirrors(name, { mirrors, nodes: [{ name: "n", connection: connection(2201), runtime: "containerd", ...node }], legacy });
+    // A node of its own each: two components of one program writing one node's path differently are refused.
+    new rm.RegistryMirrors(name, { mirrors, nodes: [{ name: "n", connection: connection(3000 + Number(name.slice(1))), runtime: "containerd", ...node }], legacy });
     await settle();
     const read = recorded.find((r) => r.name === `${name}-n-read`)!;
     const [triggers] = unwrapSecret(read.inputs.triggers);

@@ -17,7 +17,7 @@ jest.setTimeout(600_000);
 const FIRST = ["node1", "node2", "node3", "node4"];
 const CONTAINERD = ["node1", "node2", "node4", "node5"];
 const CONFIG_TOML = "/etc/containerd/config.toml";
-const CRIO_DROP_IN = "/etc/containers/registries.conf.d/99-registry-mirrors.conf";
+const CRIO_DROP_IN = "/etc/containers/registries.conf.d/99-registry-mirrors-docker.io.conf";
 const hostsToml = (upstream: string) => `/etc/containerd/certs.d/${upstream}/hosts.toml`;
 
 interface Report { node: string; runtime: { kind: string; version?: string }; written: string[]; action: string; verification: string }

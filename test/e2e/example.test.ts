@@ -78,6 +78,6 @@ describe("examples/ssh-nodes through the real pulumi CLI", () => {
   test("destroy restores config.toml", async () => {
     await stack.run(["destroy", "--yes", "--skip-preview"]);
     expect(lab.tryReadNodeFile("node2", "/etc/containerd/config.toml")).toBe(before);
-    expect(lab.nodeFileExists("node3", "/etc/containers/registries.conf.d/99-registry-mirrors.conf")).toBe(false);
+    expect(lab.nodeFileExists("node3", "/etc/containers/registries.conf.d/99-registry-mirrors-docker.io.conf")).toBe(false);
   });
 });

@@ -127,7 +127,7 @@ describe("lifecycle on containerd 1.6, 2.x, CRI-O-style, root and sudo nodes", (
       expect(lab.nodeFileExists(n, "/etc/containerd/certs.d/docker.io/hosts.toml")).toBe(false);
       expect(lab.nodeFileExists(n, "/var/lib/registry-mirrors")).toBe(false);
     }
-    expect(lab.nodeFileExists("node3", "/etc/containers/registries.conf.d/99-registry-mirrors.conf")).toBe(false);
+    expect(lab.nodeFileExists("node3", "/etc/containers/registries.conf.d/99-registry-mirrors-docker.io.conf")).toBe(false);
     expect(await lab.criLoaded("node1")).toBe(true);
   });
 });

@@ -322,7 +322,7 @@ describe.each([
 
 describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
   const name = "node3";
-  const dropIn = `${PATHS.registriesDir}/99-registry-mirrors.conf`;
+  const dropIn = `${PATHS.registriesDir}/99-registry-mirrors-docker.io.conf`;
 
   test("skopeo inspect goes through the mirror (upstream down); CRI-O is reloaded, not restarted", async () => {
     const reloads = lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio").length;
@@ -442,7 +442,7 @@ describe("removal over SSH restores the nodes", () => {
     const reloads = lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio").length;
     const r = await lab.exec(name, removeCommand({ node: name }, "cri-o", PATHS), { timeoutMs: 150_000 });
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(lab.nodeFileExists(name, `${PATHS.registriesDir}/99-registry-mirrors.conf`)).toBe(false);
+    expect(lab.nodeFileExists(name, `${PATHS.registriesDir}/99-registry-mirrors-docker.io.conf`)).toBe(false);
     expect(lab.nodeFileExists(name, PATHS.containersAuthFile)).toBe(false);
     expect(lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio").length).toBe(reloads + 1);
     const img = await lab.pushImage("library/skopeo-after-removal");

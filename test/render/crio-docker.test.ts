@@ -1,5 +1,5 @@
 import { parse } from "smol-toml";
-import { RegistryMirrorsError, renderNodeConfig, type Mirror, type RenderInput } from "../../src";
+import { crioDropIn, RegistryMirrorsError, renderNodeConfig, type Mirror, type RenderInput } from "../../src";
 import { CA, SERVER_CERT } from "./scenarios";
 
 const CRIO = { kind: "cri-o" as const, version: "1.29.1" };
@@ -17,8 +17,9 @@ function problems(input: RenderInput) {
 
 function dropIn(mirrors: Mirror[]) {
   const plan = renderNodeConfig({ mirrors, runtime: CRIO });
-  const file = plan.files.find((f) => f.path === "/etc/containers/registries.conf.d/99-registry-mirrors.conf")!;
-  return parse(file.content) as { registry: Record<string, unknown>[] };
+  // One drop-in per upstream, taken in the order of the mirrors.
+  const files = mirrors.map((m) => plan.files.find((f) => f.path === `/etc/containers/registries.conf.d/${crioDropIn(m.upstream)}`)!);
+  return { registry: files.flatMap((f) => (parse(f.content) as { registry: Record<string, unknown>[] }).registry) };
 }
 
 describe("CRI-O / containers-registries.conf", () => {

@@ -25,7 +25,7 @@ describe.each(["index.docker.io", "registry-1.docker.io"])("upstream %s", (upstr
 
   it("CRI-O: the registry prefix is docker.io", () => {
     const plan = renderNodeConfig({ mirrors, runtime: { kind: "cri-o" } });
-    const dropIn = parse(plan.files.find((f) => f.path.endsWith("99-registry-mirrors.conf"))!.content) as { registry: { prefix: string }[] };
+    const dropIn = parse(plan.files.find((f) => f.path.endsWith("99-registry-mirrors-docker.io.conf"))!.content) as { registry: { prefix: string }[] };
     expect(dropIn.registry.map((r) => r.prefix)).toEqual(["docker.io"]);
   });
 });
