@@ -152,11 +152,17 @@ const args: RegistryMirrorsArgs = {
   verify: verify as RegistryMirrorsArgs["verify"],
   legacy: config.get("legacy") as RegistryMirrorsArgs["legacy"],
   healthTimeoutSeconds: config.getNumber("healthTimeoutSeconds"),
+  takeOver: config.getObject<string[]>("takeOver"),
 };
+// Names the component had before: with them a rename is an update in place (Pulumi aliases), not a replace.
+const formerNames = config.getObject<unknown>("formerNames");
+if (formerNames !== undefined && !(Array.isArray(formerNames) && formerNames.every((n) => typeof n === "string" && n !== ""))) {
+  throw new pulumi.RunError(`registry-mirrors:formerNames: a list of the names the component had before, e.g. ["mirrors"], not ${JSON.stringify(formerNames)}`);
+}
 
 let mirrors: RegistryMirrors;
 try {
-  mirrors = new RegistryMirrors(config.get("name") ?? "mirrors", args);
+  mirrors = new RegistryMirrors(config.get("name") ?? "mirrors", args, { aliases: ((formerNames ?? []) as string[]).map((name) => ({ name })) });
 } catch (e) {
   // The component's argument errors name fields like nodes[0].connection.hostKey: the same paths as this config.
   if (e instanceof RegistryMirrorsError) {
