@@ -10,6 +10,7 @@ import type { MirrorNodeArgs, NodeReport, RegistryMirrorsArgs } from "./args";
 import { verifyReadBack } from "./verify";
 import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
 import { INSTANCE_NAME_PATTERN, instanceName, instanceOwner } from "./instance";
+import { claimInProgram } from "./program-claims";
 
 const RUNTIMES = ["containerd", "cri-o", "docker", "auto"];
 const LEGACY_MODES = ["refuse", "migrate", "write"];
@@ -265,28 +266,6 @@ class NodeSetup {
 function settled<T>(output: pulumi.Output<T>, fallback: T): Promise<T> {
   const promise = (output as unknown as { promise(): Promise<T | undefined> }).promise();
   return promise.then((v) => (v === undefined ? fallback : v)).catch(() => fallback);
-}
-
-/**
- * Two components of one program that write one path of one node with different content would take it from each
- * other on every run (an earlier instance of the same stack is handed its files, see the node agent): refused here.
- */
-const claimsByRun = new WeakMap<object, Map<string, { component: string; sha: string }>>();
-function claimInProgram(address: string, component: string, node: string, index: number, files: PlannedFile[]): void {
-  // Per program run (its resource monitor): an Automation API process runs many, of other stacks or other names.
-  const run = (pulumi.runtime.getMonitor() ?? claimsByRun) as object;
-  const programClaims = claimsByRun.get(run) ?? new Map<string, { component: string; sha: string }>();
-  claimsByRun.set(run, programClaims);
-  const clashes: Problem[] = [];
-  for (const file of files) {
-    const key = `${address} ${file.path}`;
-    const sha = sha256(file.content);
-    const other = programClaims.get(key);
-    if (other && other.component !== component && other.sha !== sha) {
-      clashes.push({ path: `nodes[${index}]`, message: `${file.path} on ${address} is also written, with other content, by the component ${other.component} of this program; configure each upstream of a node in one component` });
-    } else programClaims.set(key, { component, sha });
-  }
-  if (clashes.length > 0) throw new RegistryMirrorsError(clashes, `node ${node}: two components of this program configure the same upstream`);
 }
 
 /** `verify: always`: fails when a file this instance wrote was changed on the node since. */

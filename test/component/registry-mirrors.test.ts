@@ -3,6 +3,7 @@
  * Preview behaviour is in preview.test.ts (a separate module registry with preview mocks).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 import { readFileSync } from "fs";
 import { join } from "path";
 import { HOST_KEY, READ_STDOUT_CONTAINERD, applyStdoutFor, installMocks, settle, unwrapSecret, valueOf } from "./mocks";
@@ -11,6 +12,7 @@ const recorded = installMocks(false, (name, inputs) => (name.endsWith("-read") ?
 // Imported after the mocks are installed.
 import * as rm from "../../src";
 import { hostKeyProblems } from "../../src/component/host-key";
+import { claimInProgram } from "../../src/component/program-claims";
 
 const KEY = readFileSync(join(__dirname, "..", "spec", "fixtures", "client.key"), "utf8");
 const connection = (port: number) => ({ host: "127.0.0.1", port, user: "root", privateKey: pulumi.secret("KEY"), hostKey: HOST_KEY });
@@ -102,6 +104,14 @@ describe("resource graph", () => {
 
   it("gives every apply a delete that restores the node", () => {
     expect(String(commandInputs("mirrors-node-1-apply").delete)).toContain("RM-RESTORED");
+  });
+
+  it("names the instance that owns the files in the apply and in its delete: project/stack/name and its URN's hash", async () => {
+    const hash = createHash("sha256").update((await valueOf(component.urn))!).digest("hex").slice(0, 8);
+    for (const script of [String(unwrapSecret(commandInputs("mirrors-node-1-apply").create)[0]), String(commandInputs("mirrors-node-1-apply").delete)]) {
+      expect(script).toContain(`OWNER='project/stack/mirrors#${hash}'`);
+      expect(script).toContain("PEERS='project/stack/'");
+    }
   });
 
   it("reports per node", async () => {
@@ -237,6 +247,7 @@ describe("argument checks before anything is created", () => {
         ],
         rollout: { maxParallelRestarts: 0 },
         verify: "sometimes" as never,
+        takeOver: ["infra/base/mirrors", "base-mirrors"],
       });
     } catch (e) {
       error = e as rm.RegistryMirrorsError;
@@ -247,8 +258,26 @@ describe("argument checks before anything is created", () => {
       "nodes[1].runtime",
       "nodes[1].paths.hostsDir",
       "nodes[2].name",
+      "takeOver[1]",
       "rollout.maxParallelRestarts",
       "verify",
     ]);
+    expect(error!.problems.find((p) => p.path === "takeOver[1]")!.message).toContain("project/stack/name");
+  });
+
+  it("two components of one program that write one node's path differently are refused, naming the other", () => {
+    const file = (url: string) => ({ path: "/etc/containerd/certs.d/docker.io/hosts.toml", content: `server = "${url}"\n`, mode: 0o644 });
+    claimInProgram("10.0.0.1:22", "project/stack/base", "n1", 0, [file("https://a")]);
+    claimInProgram("10.0.0.1:22", "project/stack/base", "n1", 0, [file("https://a")]); // the same component again
+    claimInProgram("10.0.0.2:22", "project/stack/team", "n2", 0, [file("https://b")]); // another node
+    claimInProgram("10.0.0.1:22", "project/stack/team", "n1", 3, [file("https://a")]); // the same content
+    let error: rm.RegistryMirrorsError | undefined;
+    try {
+      claimInProgram("10.0.0.1:22", "project/stack/team", "n1", 3, [file("https://b")]);
+    } catch (e) {
+      error = e as rm.RegistryMirrorsError;
+    }
+    expect(error).toBeInstanceOf(rm.RegistryMirrorsError);
+    expect(error!.problems).toEqual([{ path: "nodes[3]", message: expect.stringContaining("/etc/containerd/certs.d/docker.io/hosts.toml on 10.0.0.1:22 is also written, with other content, by the component project/stack/base of this program") }]);
   });
 });
