@@ -165,7 +165,7 @@ class NodeSetup {
       `${component}-${node.name}-read`,
       {
         connection,
-        create: readCommand(target, paths, givenKind),
+        create: o.owner.apply((owner) => readCommand({ ...target, owner }, paths, givenKind)),
         triggers: [pulumi.secret(readKey), ...(o.runStamp ? [o.runStamp] : [])],
         logging: "stderr",
         addPreviousOutputInEnv: false,

@@ -256,11 +256,14 @@ if [ -n "$main" ]; then
 fi
 if [ -f "$STATE/manifest" ]; then
   b64_block RM-MANIFEST "$STATE/manifest"
-  awk '$1=="f" || $1=="m" {print $2}' "$STATE/manifest" | while read -r p; do
+  compute_alone
+  awk '$1=="f" || $1=="m" {print $2, (NF >= 5 ? $5 : "-")}' "$STATE/manifest" | while read -r p was; do
     say "RM-SHA $(sha "$p") $p"
-    case $p in */hosts.toml) [ -f "$p" ] && b64_block "RM-OWNED $p" "$p" ;; esac
+    # Content only of this instance's own files: another stack's hosts.toml may hold its credentials.
+    case $p in */hosts.toml) if [ -f "$p" ] && owns "$was"; then b64_block "RM-OWNED $p" "$p"; fi ;; esac
   done
 fi
+exit 0
 `;
 
 /** Start of an apply: the run directory, the stdin bundle and the values read from it. */

@@ -152,6 +152,10 @@ describe("verify: always", () => {
     const drifted = await up(driver, mirrors, nodes, { verify: "always" });
     expect(drifted.message).toMatch(/node node2: step verify: files changed on the node since registry-mirrors wrote them:\n  \/etc\/containerd\/certs.d\/docker.io\/hosts.toml/);
     await driver.destroy();
+    // A file someone changed since it was written is not removed with its instance: it is left, no longer managed.
+    expect(fileOn("node2", "/etc/containerd/certs.d/docker.io/hosts.toml")).toMatch(/# hand edit\n$/);
+    expect(lab.nodeFileExists("node2", "/var/lib/registry-mirrors")).toBe(false);
+    lab.removeNodePath("node2", "/etc/containerd/certs.d/docker.io");
   });
 });
 

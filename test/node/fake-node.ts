@@ -62,13 +62,15 @@ export class FakeNode {
     });
   }
 
-  read() {
-    return parseReadOutput(this.run(readCommand(this.target, this.paths, "containerd")).stdout);
+  read(owner?: InstanceOwner) {
+    const r = this.run(readCommand({ ...this.target, owner }, this.paths, "containerd"));
+    if (r.status !== 0) throw new Error(`the read exited ${r.status}: ${r.stderr}`);
+    return parseReadOutput(r.stdout);
   }
 
   /** The command and stdin of one instance's apply, planned from a read now. */
   applyCommand(mirrors: Mirror[], opts: { owner?: InstanceOwner; healthy?: boolean } = {}) {
-    const read = this.read();
+    const read = this.read(opts.owner);
     const plan = renderNodeConfig({
       mirrors,
       runtime: { kind: "containerd", version: "1.6.20" },

@@ -96,6 +96,16 @@ it("a third instance that would write an owned path fails naming the path and th
   expect(node.manifest()).toEqual(manifest);
 });
 
+it("a read shows an instance the content of its own files only: another stack's hosts.toml may hold credentials", () => {
+  const secret: Mirror = { upstream: "docker.io", endpoints: [{ url: "https://harbor.internal", auth: { username: "robot", password: "base-only-s3cret" } }] };
+  ok(node.apply([secret], { owner: BASE }).result);
+  ok(node.apply([GCR], { owner: TEAM }).result);
+  const token = Buffer.from("robot:base-only-s3cret").toString("base64");
+  expect(Object.keys(node.read(TEAM).ownedFiles)).toEqual([node.hostsToml("gcr.io")]);
+  expect(JSON.stringify(node.read(TEAM))).not.toContain(token);
+  expect(Object.keys(node.read(BASE).ownedFiles)).toEqual([node.hostsToml("docker.io")]);
+});
+
 it("takeOver names the owner: the path moves to the new instance, and the old owner's removal leaves it", () => {
   ok(node.apply([DOCKER], { owner: TEAM }).result);
   const moved = { ...DOCKER, endpoints: [{ url: "https://base-mirror.internal" }] };
