@@ -30,6 +30,6 @@ export function asRoot(script: string, opts: { sudo?: boolean; node: string }): 
   const refuse = `registry-mirrors: node ${opts.node}: step sudo: user "$(id -un)" cannot run sudo without a password (sudo -n failed); allow NOPASSWD sudo for this user or connect as root`;
   const viaSudo = `if ! sudo -n true 2>/dev/null; then echo "${refuse.replace(/["\\`]/g, "\\$&").replace(/\$(?!\(id -un\))/g, "\\$")}" >&2; exit 10; fi; exec sudo -n sh -c "$RM_SCRIPT"`;
   const direct = `exec sh -c "$RM_SCRIPT"`;
-  const run = opts.sudo === true ? viaSudo : opts.sudo === false ? direct : `if [ "$(id -u)" = 0 ]; then ${direct}; else ${viaSudo}; fi`;
+  const run = opts.sudo === true ? viaSudo : opts.sudo === false ? direct : `if [ "$(id -u)" = 0 ]; then\n  ${direct}\nelse\n  ${viaSudo}\nfi`;
   return `RM_SCRIPT="$(cat <<'${delimiter}'\n${script}\n${delimiter}\n)"\n${run}`;
 }

@@ -3,7 +3,7 @@
  * directory and a systemctl that records its calls, all under one root; the agent runs for real with /bin/sh.
  */
 import { spawn, spawnSync } from "child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths } from "../../src";
@@ -11,6 +11,10 @@ import { applyCommand, ownEntries, parseApplyOutput, parseReadOutput, readComman
 
 /** A config.toml as an ops team left it. */
 export const LIVE_CONFIG = 'version = 2\n# ops team comment\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n';
+
+/** The shells the agent is run under: what nodes have as /bin/sh (Debian/Ubuntu dash, RHEL bash, Alpine/Talos-like busybox). */
+export const SHELLS = { dash: "/usr/bin/dash", bash: "/usr/bin/bash", busybox: "/usr/bin/busybox" } as const;
+export type ShellName = keyof typeof SHELLS;
 
 export interface RunResult {
   status: number;
@@ -24,10 +28,14 @@ export class FakeNode {
   readonly target: NodeTarget = { node: "node-a", sudo: false, stateDir: join(this.root, "state"), control: { healthCheck: "true" } };
   readonly systemctlLog = join(this.root, "systemctl.log");
 
-  constructor(live = LIVE_CONFIG) {
+  /** `shell`: the `sh` of this node (first on PATH, so the agent's `exec sh -c` runs it too). */
+  constructor(readonly shell: ShellName = "dash", live = LIVE_CONFIG) {
     mkdirSync(join(this.root, "etc/containerd"), { recursive: true });
     writeFileSync(this.paths.containerdConfig, live, { mode: 0o640 });
     mkdirSync(join(this.root, "bin"));
+    if (!existsSync(SHELLS[shell])) throw new Error(`${SHELLS[shell]} is missing: run scripts/setup.sh (it installs dash, bash and busybox)`);
+    // busybox runs as the applet its link is named after.
+    symlinkSync(SHELLS[shell], join(this.root, "bin/sh"));
     writeFileSync(join(this.root, "bin/systemctl"), `#!/bin/sh\necho "$*" >> ${this.systemctlLog}\n`);
     chmodSync(join(this.root, "bin/systemctl"), 0o755);
   }
@@ -45,14 +53,14 @@ export class FakeNode {
   }
 
   run(command: string, stdin = ""): RunResult {
-    const r = spawnSync("/bin/sh", ["-c", command], { input: stdin, encoding: "utf8", env: this.env(), timeout: 60_000 });
+    const r = spawnSync(join(this.root, "bin/sh"), ["-c", command], { input: stdin, encoding: "utf8", env: this.env(), timeout: 60_000 });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
   /** Runs a command in the background (for runs that overlap). */
   runAsync(command: string, stdin = ""): Promise<RunResult> {
     return new Promise((resolve) => {
-      const child = spawn("/bin/sh", ["-c", command], { env: this.env() });
+      const child = spawn(join(this.root, "bin/sh"), ["-c", command], { env: this.env() });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));

@@ -1,0 +1,16 @@
+# shellcheck shell=sh
+# Apply: files that only the stdin bundle knows (the main config, files derived from the read), conflicts, removals.
+awk '$1=="RM-XFILE" {print $2, $3, $4}' "$RUN/stdin" > "$RUN/xfiles"
+while read -r p mode want; do
+  new_file "$p"
+  payload "$want" > "$p.rm-new" || fail stage "cannot write $p (disk full?)"
+  stage f "$p" "$mode" "$want"
+done < "$RUN/xfiles"
+if [ -n "$MAIN" ]; then
+  new_file "$MAIN"
+  payload "$(meta mainsha)" > "$MAIN.rm-new" || fail stage "cannot write $MAIN (disk full?)"
+  stage m "$MAIN" keep "$(meta mainsha)"
+fi
+share_main
+check_conflicts
+plan_removals
