@@ -222,7 +222,7 @@ class NodeSetup {
         connection,
         // Secret file contents are not in the script, so it can be shown as it is: readable in previews.
         create: pulumi.unsecret(script),
-        delete: pulumi.all([kind, o.owner]).apply(([k, owner]) => removeCommand({ ...target, owner }, k, paths, o.healthTimeoutSeconds)),
+        delete: pulumi.all([kind, o.owner]).apply(([k, owner]) => removeCommand({ ...target, owner }, k, o.healthTimeoutSeconds)),
         stdin: pulumi.secret(stdin),
         logging: "stderr",
         addPreviousOutputInEnv: false,

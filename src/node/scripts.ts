@@ -171,7 +171,7 @@ export function applyCommand(input: ApplyInput): ApplyCommand {
  * files migrated from it) comes from {@link applyStdin}.
  */
 export function applyScript(target: NodeTarget & { runtime: RuntimeKind; paths: NodePaths; healthTimeoutSeconds?: number }, files: PlannedFile[]): string {
-  const control = { ...runtimeControl(target.runtime, target.paths), ...target.control };
+  const control = { ...runtimeControl(target.runtime), ...target.control };
   const staging: string[] = [];
   for (const file of files) {
     const p = shq(file.path);
@@ -225,6 +225,15 @@ export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined,
   const main = plan.mainConfig;
   if (main && readMain === undefined) throw new Error("applyStdin: the main config as read is required when the plan changes the main config");
   const inCommand = new Set(staticFiles.filter((f) => !f.secret).map((f) => f.path));
+  // The command writes its embedded files as they are: they must be exactly the plan's, or the node gets other bytes
+  // than the ones verified afterwards.
+  const planned = new Map(plan.files.map((f) => [f.path, f]));
+  for (const file of staticFiles.filter((f) => !f.secret)) {
+    const p = planned.get(file.path);
+    if (!p || p.content !== file.content || p.mode !== file.mode || p.secret) {
+      throw new Error(`applyStdin: ${file.path} is embedded in the apply command ${p ? "with other content or mode than" : "but not in"} the plan from the node's read; render both from the same inputs`);
+    }
+  }
   const lines: string[] = [`RM-META action ${plan.action}`];
   const payloads = new Map<string, string>();
   const payload = (content: string): string => {
@@ -264,8 +273,8 @@ export function parseApplyOutput(stdout: string): ApplyReport {
 }
 
 /** Builds the command that returns a node to its state before this tool (owned files removed, originals back). */
-export function removeCommand(target: NodeTarget, runtime: RuntimeKind, paths: NodePaths, healthTimeoutSeconds = DEFAULT_HEALTH_TIMEOUT): string {
-  const control = { ...runtimeControl(runtime, paths), ...target.control };
+export function removeCommand(target: NodeTarget, runtime: RuntimeKind, healthTimeoutSeconds = DEFAULT_HEALTH_TIMEOUT): string {
+  const control = { ...runtimeControl(runtime), ...target.control };
   const script = [
     header(target, {
       UNIT: control.unit,

@@ -45,7 +45,7 @@ export function renderCrio(mirrors: Mirror[], paths: NodePaths): NodePlan {
       `mirror credentials are in ${paths.containersAuthFile}: CRI-O uses them when crio.conf sets [crio.image] global_auth_file = "${paths.containersAuthFile}"; podman and skopeo need --authfile`,
     );
   }
-  return { files: sortFiles(files), remove: [], mainConfig: undefined, action: "reload", warnings };
+  return { files: sortFiles(files), mainConfig: undefined, action: "reload", warnings };
 }
 
 /** One `[[registry]]` table. */

@@ -42,7 +42,7 @@ export function renderDocker(mirrors: Mirror[], runtime: RuntimeInfo, liveConfig
 
   if (liveConfig === undefined) {
     warnings.push(`daemon.json was not read, so it is left as it is: it must set "registry-mirrors": ${JSON.stringify(urls)}`);
-    return { files: sortFiles(files), remove: [], mainConfig: undefined, action: "none", warnings };
+    return { files: sortFiles(files), mainConfig: undefined, action: "none", warnings };
   }
   const live = parseDaemonJson(liveConfig);
   const next: Record<string, unknown> = { ...live, "registry-mirrors": urls };
@@ -53,7 +53,7 @@ export function renderDocker(mirrors: Mirror[], runtime: RuntimeInfo, liveConfig
 
   const unchanged = JSON.stringify(next) === JSON.stringify(live);
   const mainConfig = unchanged ? undefined : { path: paths.dockerDaemonJson, content: `${JSON.stringify(next, null, 2)}\n` };
-  return { files: sortFiles(files), remove: [], mainConfig, action: mainConfig ? "reload" : "none", warnings };
+  return { files: sortFiles(files), mainConfig, action: mainConfig ? "reload" : "none", warnings };
 }
 
 /** Parses daemon.json; empty means no file. */

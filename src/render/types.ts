@@ -42,12 +42,10 @@ export interface NodePlan {
   /** Files this tool owns and writes, sorted by path. */
   files: PlannedFile[];
   /**
-   * Paths this tool owns that must be removed (e.g. legacy mirrors migrated away). Files owned from an earlier
-   * run that are no longer wanted are found on the node from its manifest, not here.
+   * The new main config, or `undefined` when it needs no change. It always travels on the apply's secret stdin (it
+   * may hold credentials). Owned files the plan no longer has are removed by the node agent from its manifest.
    */
-  remove: string[];
-  /** The new main config, or `undefined` when it needs no change. */
-  mainConfig?: { path: string; content: string; secret?: boolean };
+  mainConfig?: { path: string; content: string };
   /** What the runtime needs afterwards. */
   action: RuntimeAction;
   /** Things a person should know (nothing fatal). */

@@ -421,7 +421,7 @@ describe("removal over SSH restores the nodes", () => {
   test.each(CONTAINERD_NODES)("%s: config.toml back byte for byte, our hosts.toml gone, CRI loads, pulls go straight to the upstream", async (name) => {
     const restarts = lab.restartCount(name);
     const started = Date.now();
-    const r = await lab.exec(name, removeCommand({ node: name }, "containerd", PATHS), { timeoutMs: 150_000 });
+    const r = await lab.exec(name, removeCommand({ node: name }, "containerd"), { timeoutMs: 150_000 });
     timing(`${name} remove`, Date.now() - started);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
     expect(parseApplyOutput(r.stdout).done).toBe(true);
@@ -440,7 +440,7 @@ describe("removal over SSH restores the nodes", () => {
   test("node3: the drop-in and the files beside it are gone, CRI-O reloaded, skopeo goes straight to the upstream", async () => {
     const name = "node3";
     const reloads = lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio").length;
-    const r = await lab.exec(name, removeCommand({ node: name }, "cri-o", PATHS), { timeoutMs: 150_000 });
+    const r = await lab.exec(name, removeCommand({ node: name }, "cri-o"), { timeoutMs: 150_000 });
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
     expect(lab.nodeFileExists(name, `${PATHS.registriesDir}/99-registry-mirrors-docker.io.conf`)).toBe(false);
     expect(lab.nodeFileExists(name, PATHS.containersAuthFile)).toBe(false);

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { tmpdir } from "os";
 import { join } from "path";
 import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths } from "../../src";
-import { applyCommand, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeTarget } from "../../src/node/scripts";
+import { applyCommand, applyStdin, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeTarget } from "../../src/node/scripts";
 import { sha256 } from "../../src/node/shell";
 
 let root: string;
@@ -114,7 +114,7 @@ it("removal restores config.toml byte for byte, restores a hosts.toml that exist
   apply([MIRROR, GCR]);
   expect(readFileSync(foreign, "utf8")).not.toContain("hand-written");
   // The runtime "answers" at once: without this the default health check (containerd's socket) never passes here.
-  const r = run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2));
+  const r = run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", 2));
   expect(r.status).toBe(0);
   expect(r.stderr).toBe("");
   expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
@@ -127,7 +127,7 @@ it("removal restores config.toml byte for byte, restores a hosts.toml that exist
 it("removal leaves a config.toml someone else changed since, and says so", () => {
   apply([MIRROR]);
   writeFileSync(paths.containerdConfig, `${readFileSync(paths.containerdConfig, "utf8")}# changed by a person\n`);
-  const r = run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2));
+  const r = run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", 2));
   expect(r.status).toBe(0);
   expect(r.stdout).toContain("RM-WARNING");
   expect(readFileSync(paths.containerdConfig, "utf8")).toContain("# changed by a person");
@@ -183,7 +183,7 @@ it("a plan with no files removes every file the last one owned (the keep-list of
   apply([MIRROR, GCR]);
   const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
   // e.g. a Docker mirror losing its caCert, or a node whose main config is already right and mirrors: [].
-  const empty = { files: [], remove: [], mainConfig: undefined, action: "none" as const, warnings: [] };
+  const empty = { files: [], mainConfig: undefined, action: "none" as const, warnings: [] };
   const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan: empty, readMain: read.mainConfig });
   const r = run(cmd.command, cmd.stdin);
   expect(r.status).toBe(0);
@@ -192,7 +192,7 @@ it("a plan with no files removes every file the last one owned (the keep-list of
   expect(parseApplyOutput(r.stdout).removed.sort()).toEqual([join(paths.hostsDir, "docker.io/hosts.toml"), join(paths.hostsDir, "gcr.io/hosts.toml")]);
   // config.toml stays owned, so removal still restores it.
   expect(readFileSync(join(target.stateDir!, "manifest"), "utf8")).toMatch(new RegExp(`^m ${paths.containerdConfig} `, "m"));
-  expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2)).status).toBe(0);
+  expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", 2)).status).toBe(0);
   expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
 });
 
@@ -225,7 +225,7 @@ describe("one run at a time on a node", () => {
     writeFileSync(join(lock(), "pid"), "999999\n");
     expect(apply([MIRROR]).result.status).toBe(0);
     expect(existsSync(lock())).toBe(false);
-    expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", paths, 2)).status).toBe(0);
+    expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", 2)).status).toBe(0);
     expect(existsSync(lock())).toBe(false);
   });
 
@@ -278,3 +278,15 @@ it("values that reach the shell cannot inject commands", () => {
 function readdir(dir: string): string[] {
   return execFileSync("find", [dir], { encoding: "utf8" }).split("\n");
 }
+
+describe("the apply's command and its stdin", () => {
+  it("refuse files embedded in the command that differ from the plan (content, mode) or are not in it", () => {
+    const plan = renderNodeConfig({ mirrors: [GCR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: LIVE, paths });
+    const [hosts] = plan.files;
+    const read = { path: paths.containerdConfig, sha256: sha256(LIVE) };
+    expect(() => applyStdin(plan, read, plan.files)).not.toThrow();
+    expect(() => applyStdin(plan, read, [{ ...hosts, content: `${hosts.content}# other\n` }])).toThrow(/is embedded in the apply command with other content or mode than the plan/);
+    expect(() => applyStdin(plan, read, [{ ...hosts, mode: 0o600 }])).toThrow(/with other content or mode/);
+    expect(() => applyStdin(plan, read, [{ ...hosts, path: join(paths.hostsDir, "quay.io/hosts.toml") }])).toThrow(/but not in the plan/);
+  });
+});

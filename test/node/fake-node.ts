@@ -106,7 +106,7 @@ export class FakeNode {
   }
 
   remove(owner?: InstanceOwner): RunResult & { report: ReturnType<typeof parseApplyOutput> } {
-    const r = this.run(removeCommand({ ...this.target, owner }, "containerd", this.paths, 2));
+    const r = this.run(removeCommand({ ...this.target, owner }, "containerd", 2));
     return { ...r, report: parseApplyOutput(r.stdout) };
   }
 

@@ -32,7 +32,7 @@ const commands: Record<string, string> = {
   "read (auto)": readCommand(target, paths),
   apply: applyCommand({ ...target, runtime: "containerd", paths, plan, readMain: { path: paths.containerdConfig, sha256: "absent" } }).command,
   "apply (cri-o)": applyCommand({ ...target, runtime: "cri-o", paths, plan: renderNodeConfig({ mirrors: [{ upstream: "gcr.io", endpoints: [{ url: "https://m.internal" }] }], runtime: { kind: "cri-o" }, paths }) }).command,
-  remove: removeCommand(target, "containerd", paths),
+  remove: removeCommand(target, "containerd"),
 };
 
 function shellcheck(script: string): string {

@@ -15,8 +15,7 @@ const GOLDEN_DIR = join(__dirname, "golden");
 /** A readable dump of a plan: what a reviewer would want to see. */
 function dump(plan: NodePlan): string {
   const parts = plan.files.map((f) => `=== ${f.path} (mode ${f.mode.toString(8)}${f.secret ? ", secret" : ""})\n${f.content}`);
-  parts.push(`=== main config: ${plan.mainConfig ? `${plan.mainConfig.path}${plan.mainConfig.secret ? " (secret)" : ""}\n${plan.mainConfig.content}` : "unchanged\n"}`);
-  parts.push(`=== remove\n${plan.remove.map((r) => `${r}\n`).join("")}`);
+  parts.push(`=== main config: ${plan.mainConfig ? `${plan.mainConfig.path}\n${plan.mainConfig.content}` : "unchanged\n"}`);
   parts.push(`=== action: ${plan.action}\n`);
   parts.push(`=== warnings\n${plan.warnings.map((w) => `- ${w}\n`).join("")}`);
   return parts.join("\n");

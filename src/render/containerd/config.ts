@@ -45,8 +45,6 @@ export interface LegacyMirror {
 export interface ContainerdConfigPlan {
   /** New config.toml text, or undefined when the live file is already right. */
   content?: string;
-  /** True when `content` holds credentials (legacy `write` mode with auth). */
-  secret: boolean;
   /** The hosts directory containerd will read (`config_path`), or undefined in legacy `write` mode. */
   hostsDir?: string;
   /** Legacy mirrors moved out of config.toml, to be written as hosts.toml files. */
@@ -80,7 +78,7 @@ export function planContainerdConfig(input: ContainerdConfigInput): ContainerdCo
     warnings.push(
       `config.toml was not read, so it is left as it is: make sure its CRI registry table sets config_path = "${hostsDir}"`,
     );
-    return { secret: false, hostsDir, migrated: [], warnings };
+    return { hostsDir, migrated: [], warnings };
   }
 
   let before: Record<string, unknown>;
@@ -144,7 +142,7 @@ export function planContainerdConfig(input: ContainerdConfigInput): ContainerdCo
   setPath(expected, [...registry, "config_path"], hostsDir);
   const content = editedText === input.live ? undefined : editedText;
   if (content !== undefined) prove(expected, content);
-  return { content, secret: false, hostsDir, migrated, warnings };
+  return { content, hostsDir, migrated, warnings };
 }
 
 /** The `version` of a parsed config; 1 when absent. */
@@ -406,7 +404,6 @@ function planLegacyWrite(input: LegacyWriteInput): ContainerdConfigPlan {
   const problems: { path: string; message: string }[] = [];
   const mirrorsTable: Record<string, unknown> = {};
   const configsTable: Record<string, Record<string, unknown>> = {};
-  let secret = false;
   input.mirrors.forEach((mirror, i) => {
     const at = `mirrors[${i}]`;
     if (mirror.fallback === false) problems.push({ path: `${at}.fallback`, message: "the deprecated mirrors format always falls back to the upstream; remove fallback: false or use hosts.toml (legacy: \"migrate\")" });
@@ -433,7 +430,6 @@ function planLegacyWrite(input: LegacyWriteInput): ContainerdConfigPlan {
       }
       if (endpoint.auth) {
         config.auth = { username: endpoint.auth.username, password: endpoint.auth.password };
-        secret = true;
       }
       if (Object.keys(config).length > 0) {
         if (configsTable[parsed.hostPort]) problems.push({ path: ep, message: `another endpoint already configures ${parsed.hostPort}; the deprecated format has one configs entry per host` });
@@ -465,5 +461,5 @@ function planLegacyWrite(input: LegacyWriteInput): ContainerdConfigPlan {
   const content = unchanged && input.text === input.live ? undefined : edited;
   if (content !== undefined) prove(expected, content);
   warnings.push("mirrors are written in containerd's deprecated registry.mirrors format (legacy: \"write\"); containerd restarts on every change");
-  return { content, secret, hostsDir: undefined, migrated: [], warnings };
+  return { content, hostsDir: undefined, migrated: [], warnings };
 }

@@ -1,6 +1,6 @@
 import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../spec/types";
 import { versionAtLeast } from "../../spec/version";
-import { hostsDirName, parseEndpointUrl, sortFiles } from "../endpoint";
+import { parseEndpointUrl, sortFiles } from "../endpoint";
 import type { NodePlan, PlannedFile } from "../types";
 import { planContainerdConfig } from "./config";
 import { hostsTomlPath, isMigratedHostsToml, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";
@@ -58,7 +58,6 @@ export function renderContainerd(input: ContainerdRenderInput): NodePlan {
   const mainConfig = config.content === undefined ? undefined : { path: input.paths.containerdConfig, content: config.content };
   return {
     files: sortFiles(files),
-    remove: [],
     mainConfig,
     action: mainConfig ? "restart" : "none",
     warnings: [...warnings, ...config.warnings],
@@ -97,11 +96,9 @@ function renderLegacyWrite(input: ContainerdRenderInput, warnings: string[]): No
     mirrors: input.mirrors,
     legacyTlsFiles: tlsFiles,
   });
-  const mainConfig = config.content === undefined ? undefined : { path: input.paths.containerdConfig, content: config.content, ...(config.secret ? { secret: true } : {}) };
+  const mainConfig = config.content === undefined ? undefined : { path: input.paths.containerdConfig, content: config.content };
   return {
     files: sortFiles(files),
-    // A hosts.toml for the same upstream would be ignored without config_path; remove ours so nobody is misled.
-    remove: input.mirrors.map((m) => hostsTomlPath(input.paths.hostsDir, hostsDirName(m.upstream))).sort(),
     mainConfig,
     action: mainConfig ? "restart" : "none",
     warnings: [...warnings, ...config.warnings],
