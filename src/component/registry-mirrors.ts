@@ -122,7 +122,8 @@ class NodeSetup {
 
   constructor(component: string, node: MirrorNodeArgs, o: NodeSetupOptions) {
     const givenKind = node.runtime && node.runtime !== "auto" ? node.runtime : undefined;
-    // The hosts directory is fixed here (not adopted from the node) so every file path is known before a read.
+    // The hosts directory is fixed (hostsDir: "fixed", not adopted from the node's config_path) so that every file
+    // path is known before a read: previews show them, and a mirrors-only change needs no read.
     const paths: NodePaths = resolvePaths(node.paths);
     const target = { node: node.name, sudo: node.sudo };
     const insecure = node.insecureIgnoreHostKey === true;
@@ -184,12 +185,13 @@ class NodeSetup {
         runtime: givenKind ? { kind: givenKind, version: s.runtime.kind === givenKind ? s.runtime.version : undefined } : s.runtime,
         liveConfig: s.mainConfig?.content,
         paths,
+        hostsDir: "fixed",
         legacy: o.legacy,
         ownedFiles: ownEntries(s, owner).ownedFiles,
       });
     });
     const specFiles: pulumi.Output<PlannedFile[]> = givenKind
-      ? o.mirrors.apply((mirrors) => renderNodeConfig({ mirrors, runtime: { kind: givenKind }, paths, legacy: o.legacy }).files)
+      ? o.mirrors.apply((mirrors) => renderNodeConfig({ mirrors, runtime: { kind: givenKind }, paths, hostsDir: "fixed", legacy: o.legacy }).files)
       : plan.apply((p) => p.files);
     const script = pulumi.all([kind, specFiles, read.urn, o.owner]).apply(([k, files, readUrn, owner]) =>
       applyScript({ ...target, owner, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` }, files),

@@ -24,7 +24,7 @@ export function renderNodeConfig(input: RenderInput): NodePlan {
         runtime: input.runtime,
         liveConfig: input.liveConfig,
         paths,
-        hostsDirGiven: input.paths?.hostsDir !== undefined,
+        hostsDir: (input.hostsDir ?? (input.paths?.hostsDir !== undefined ? "fixed" : "adopt")) === "fixed" ? { fixed: paths.hostsDir } : { adopt: paths.hostsDir },
         legacy: input.legacy ?? "refuse",
         ownedFiles: input.ownedFiles,
       });

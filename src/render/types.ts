@@ -13,6 +13,13 @@ export interface RenderInput {
   liveConfig?: string;
   /** Overrides of the default file locations. */
   paths?: Partial<NodePaths>;
+  /**
+   * containerd: `fixed` points config_path at `paths.hostsDir` whatever config.toml names; `adopt` keeps the
+   * directory config.toml names (a `:` list reduced to its first) and uses `paths.hostsDir` only when it names none.
+   * The component uses `fixed`, so every file path is known before a node is read. Default: `fixed` when
+   * `paths.hostsDir` is given, else `adopt`.
+   */
+  hostsDir?: "adopt" | "fixed";
   /** What to do with containerd's deprecated mirror tables. Default `refuse`. */
   legacy?: LegacyMode;
   /**

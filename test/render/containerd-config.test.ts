@@ -110,6 +110,31 @@ describe("config_path in the right table for each schema", () => {
     expect(plan.warnings.join("\n")).toMatch(/several directories.*#12636/);
   });
 
+  it("hostsDir: adopt keeps the directory config.toml names; fixed (the component's choice) moves it, with a warning", () => {
+    const live = LIVE_V2.replace('config_path = ""', 'config_path = "/etc/k8s/certs.d"');
+    const adopted = render(live, V16, { hostsDir: "adopt" });
+    expect(adopted.mainConfig).toBeUndefined();
+    expect(adopted.files.map((f) => f.path)).toEqual(["/etc/k8s/certs.d/docker.io/hosts.toml"]);
+    const fixed = render(live, V16, { hostsDir: "fixed" });
+    expectOnlyChange(live, fixed.mainConfig!.content, V2_TABLE, "/etc/containerd/certs.d");
+    expect(fixed.files.map((f) => f.path)).toEqual(["/etc/containerd/certs.d/docker.io/hosts.toml"]);
+    expect(fixed.warnings.join("\n")).toContain('config_path changes from "/etc/k8s/certs.d" to "/etc/containerd/certs.d"');
+  });
+
+  it("an EKS-style ':' list is reduced either way, and the warning names the directories whose files stop being read", () => {
+    const live = LIVE_V2.replace('config_path = ""', 'config_path = "/etc/containerd/certs.d:/etc/docker/certs.d"');
+    for (const hostsDir of ["adopt", "fixed"] as const) {
+      const plan = render(live, V16, { hostsDir });
+      expectOnlyChange(live, plan.mainConfig!.content, V2_TABLE, "/etc/containerd/certs.d");
+      expect(plan.warnings.join("\n")).toContain("lists several directories; it becomes \"/etc/containerd/certs.d\"");
+      expect(plan.warnings.join("\n")).toContain("Move hosts.toml files from /etc/docker/certs.d into /etc/containerd/certs.d");
+      expect(plan.warnings.join("\n")).not.toContain("config_path changes from");
+    }
+    // A list that does not hold the fixed directory: every listed one stops being read.
+    const other = render(LIVE_V2.replace('config_path = ""', 'config_path = "/a:/b"'), V16, { hostsDir: "fixed" });
+    expect(other.warnings.join("\n")).toContain("Move hosts.toml files from /a, /b into /etc/containerd/certs.d");
+  });
+
   it("paths.hostsDir moves config_path and warns that the old directory stops being read", () => {
     const live = LIVE_V2.replace('config_path = ""', 'config_path = "/etc/k8s/certs.d"');
     const plan = render(live, V16, { paths: { hostsDir: "/opt/certs.d" } });

@@ -52,13 +52,19 @@ export interface ContainerdConfigPlan {
   warnings: string[];
 }
 
+/**
+ * Which hosts directory `config_path` names. `fixed`: always this one (the component's choice: every file path is
+ * then known before the node is read, so a preview can show it). `adopt`: the single directory config.toml already
+ * names, so existing hosts.toml files keep working, a `:` list reduced to its first; this one when it names none.
+ */
+export type HostsDirChoice = { fixed: string } | { adopt: string };
+
 /** Input of {@link planContainerdConfig}. */
 export interface ContainerdConfigInput {
   live: string | undefined;
   runtime: RuntimeInfo;
-  /** Hosts directory the caller asked for explicitly, if any. */
-  hostsDirOverride?: string;
-  defaultHostsDir: string;
+  /** Which hosts directory config_path names: see {@link HostsDirChoice}. */
+  hostsDir: HostsDirChoice;
   legacy: LegacyMode;
   mirrors: Mirror[];
   /** For `write` mode: TLS file paths per endpoint host, chosen by the caller. */
@@ -74,7 +80,7 @@ export function planContainerdConfig(input: ContainerdConfigInput): ContainerdCo
   const warnings: string[] = [];
   const isV2Runtime = versionAtLeast(input.runtime.version, "2.0.0-alpha");
   if (input.live === undefined) {
-    const hostsDir = input.hostsDirOverride ?? input.defaultHostsDir;
+    const hostsDir = "fixed" in input.hostsDir ? input.hostsDir.fixed : input.hostsDir.adopt;
     warnings.push(
       `config.toml was not read, so it is left as it is: make sure its CRI registry table sets config_path = "${hostsDir}"`,
     );
@@ -263,26 +269,22 @@ function legacyToHostsFile(legacy: LegacyMirror, configs: unknown): HostsFile {
 }
 
 /**
- * The hosts directory: the caller's choice, else the single directory config.toml already names (so existing
- * hosts.toml files keep working), else the default. A `:` list is reduced to one directory because containerd
- * 2.2's transfer service reads a list as one literal path and ignores every hosts.toml (containerd #12636).
+ * The hosts directory (see {@link HostsDirChoice}). A `:` list always becomes one directory: containerd 2.2's
+ * transfer service reads a list as one literal path and ignores every hosts.toml (containerd #12636).
  */
 function chooseHostsDir(current: unknown, input: ContainerdConfigInput, warnings: string[]): string {
-  if (input.hostsDirOverride) {
-    if (typeof current === "string" && current !== "" && current !== input.hostsDirOverride) {
-      warnings.push(`config_path changes from "${current}" to "${input.hostsDirOverride}"; hosts.toml files under the old directory stop being read`);
-    }
-    return input.hostsDirOverride;
-  }
-  if (typeof current !== "string" || current === "") return input.defaultHostsDir;
-  const roots = current.split(":").filter((r) => r !== "");
+  const roots = typeof current === "string" ? current.split(":").filter((r) => r !== "") : [];
+  const chosen = "fixed" in input.hostsDir ? input.hostsDir.fixed : roots[0] ?? input.hostsDir.adopt;
   if (roots.length > 1) {
+    const others = roots.filter((r) => r !== chosen);
     warnings.push(
-      `config_path "${current}" lists several directories; it becomes "${roots[0]}" because containerd 2.2 ignores every hosts.toml ` +
-        `with a list (containerd #12636). Move hosts.toml files from ${roots.slice(1).join(", ")} into ${roots[0]} if they are still needed`,
+      `config_path "${String(current)}" lists several directories; it becomes "${chosen}" because containerd 2.2 ignores every hosts.toml ` +
+        `with a list (containerd #12636). Move hosts.toml files from ${others.join(", ")} into ${chosen} if they are still needed`,
     );
+  } else if (roots.length === 1 && roots[0] !== chosen) {
+    warnings.push(`config_path changes from "${roots[0]}" to "${chosen}"; hosts.toml files under the old directory stop being read`);
   }
-  return roots[0];
+  return chosen;
 }
 
 /** Sets `config_path` in the registry table, trying the least invasive edit first. */

@@ -2,7 +2,7 @@ import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../spec/type
 import { versionAtLeast } from "../../spec/version";
 import { parseEndpointUrl, sortFiles } from "../endpoint";
 import type { NodePlan, PlannedFile } from "../types";
-import { planContainerdConfig } from "./config";
+import { planContainerdConfig, type HostsDirChoice } from "./config";
 import { hostsTomlPath, isMigratedHostsToml, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";
 
 /** Input of {@link renderContainerd}. */
@@ -11,8 +11,8 @@ export interface ContainerdRenderInput {
   runtime: RuntimeInfo;
   liveConfig?: string;
   paths: NodePaths;
-  /** True when the caller set `paths.hostsDir` explicitly. */
-  hostsDirGiven: boolean;
+  /** Which hosts directory config_path names. */
+  hostsDir: HostsDirChoice;
   legacy: LegacyMode;
   ownedFiles?: Record<string, string>;
 }
@@ -33,8 +33,7 @@ export function renderContainerd(input: ContainerdRenderInput): NodePlan {
   const config = planContainerdConfig({
     live: input.liveConfig,
     runtime: input.runtime,
-    hostsDirOverride: input.hostsDirGiven ? input.paths.hostsDir : undefined,
-    defaultHostsDir: input.paths.hostsDir,
+    hostsDir: input.hostsDir,
     legacy: input.legacy,
     mirrors: input.mirrors,
   });
@@ -91,7 +90,7 @@ function renderLegacyWrite(input: ContainerdRenderInput, warnings: string[]): No
   const config = planContainerdConfig({
     live: input.liveConfig,
     runtime: input.runtime,
-    defaultHostsDir: input.paths.hostsDir,
+    hostsDir: { adopt: input.paths.hostsDir },
     legacy: "write",
     mirrors: input.mirrors,
     legacyTlsFiles: tlsFiles,
