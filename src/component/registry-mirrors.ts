@@ -37,7 +37,11 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     if (isPlain(args.mirrors)) validateMirrors(args.mirrors);
     super("registry-mirrors:index:RegistryMirrors", name, {}, opts);
     const mirrors = pulumi.output(args.mirrors as pulumi.Input<Mirror[]>).apply((m) => {
-      validateMirrors(m);
+      try {
+        validateMirrors(m);
+      } catch (e) {
+        throw failure("registry-mirrors: invalid mirrors", e, this);
+      }
       return m;
     });
     const maxParallel = args.rollout?.maxParallelRestarts ?? 1;
@@ -178,20 +182,30 @@ class NodeSetup {
 
     // The plan from what was read; with a given runtime, the files are also rendered from the spec alone so
     // the preview can show them before anything is read.
+    const render = (input: Parameters<typeof renderNodeConfig>[0], resource: pulumi.Resource) => {
+      try {
+        return renderNodeConfig(input);
+      } catch (e) {
+        throw failure(`registry-mirrors: node ${node.name}: step render`, e, resource);
+      }
+    };
     const plan = pulumi.all([o.mirrors, state, o.owner]).apply(([mirrors, s, owner]) => {
-      if (o.verifyAlways) checkDrift(node.name, ownEntries(s, owner).owned);
-      return renderNodeConfig({
-        mirrors,
-        runtime: givenKind ? { kind: givenKind, version: s.runtime.kind === givenKind ? s.runtime.version : undefined } : s.runtime,
-        liveConfig: s.mainConfig?.content,
-        paths,
-        hostsDir: "fixed",
-        legacy: o.legacy,
-        ownedFiles: ownEntries(s, owner).ownedFiles,
-      });
+      if (o.verifyAlways) checkDrift(node.name, ownEntries(s, owner).owned, read);
+      return render(
+        {
+          mirrors,
+          runtime: givenKind ? { kind: givenKind, version: s.runtime.kind === givenKind ? s.runtime.version : undefined } : s.runtime,
+          liveConfig: s.mainConfig?.content,
+          paths,
+          hostsDir: "fixed",
+          legacy: o.legacy,
+          ownedFiles: ownEntries(s, owner).ownedFiles,
+        },
+        read,
+      );
     });
     const specFiles: pulumi.Output<PlannedFile[]> = givenKind
-      ? o.mirrors.apply((mirrors) => renderNodeConfig({ mirrors, runtime: { kind: givenKind }, paths, hostsDir: "fixed", legacy: o.legacy }).files)
+      ? o.mirrors.apply((mirrors) => render({ mirrors, runtime: { kind: givenKind }, paths, hostsDir: "fixed", legacy: o.legacy }, o.parent).files)
       : plan.apply((p) => p.files);
     const script = pulumi.all([kind, specFiles, read.urn, o.owner]).apply(([k, files, readUrn, owner]) =>
       applyScript({ ...target, owner, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` }, files),
@@ -243,7 +257,7 @@ class NodeSetup {
         const applied = parseApplyOutput(stdout);
         const problems = verifyReadBack(p, applied.readBack);
         if (problems.length > 0) {
-          throw new Error(`registry-mirrors: node ${node.name}: step verify: the files read back differ from the plan:\n  ${problems.join("\n  ")}`);
+          throw failure(`registry-mirrors: node ${node.name}: step verify`, `the files read back differ from the plan:\n  ${problems.join("\n  ")}`, this.apply);
         }
         return {
           node: node.name,
@@ -271,15 +285,31 @@ function settled<T>(output: pulumi.Output<T>, fallback: T): Promise<T> {
 }
 
 /** `verify: always`: fails when a file this instance wrote was changed on the node since. */
-function checkDrift(node: string, owned: NodeState["owned"]): void {
+function checkDrift(node: string, owned: NodeState["owned"], read: pulumi.Resource): void {
   const drifted = owned.filter((o) => o.written !== o.current);
   if (drifted.length > 0) {
-    throw new Error(
-      `registry-mirrors: node ${node}: step verify: files changed on the node since registry-mirrors wrote them:\n` +
+    throw failure(
+      `registry-mirrors: node ${node}: step verify`,
+      "files changed on the node since registry-mirrors wrote them:\n" +
         drifted.map((d) => `  ${d.path}: sha256 ${d.current} on the node, ${d.written} written`).join("\n") +
         "\nRun with verify: \"onChange\" once to rewrite them, or find out who changed them.",
+      read,
     );
   }
+}
+
+/**
+ * A failure on one node (or of the component's inputs) as the engine shows it: `what: why`, attributed to the
+ * resource, without a stack trace, printed once. Such errors surface while Pulumi serialises every input that depends
+ * on them; the SDK prefixes the message with the property each time ("error serializing property …"), which would
+ * bury the node and the step, so the message of this error keeps its text.
+ */
+function failure(what: string, cause: unknown, resource: pulumi.Resource): pulumi.ResourceError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const text = `${what}: ${why}`;
+  const error = new pulumi.ResourceError(text, resource, true);
+  Object.defineProperty(error, "message", { get: () => text, set: () => undefined, enumerable: false, configurable: true });
+  return error;
 }
 
 /** True when a value holds no Output or Promise anywhere, so it can be checked synchronously. */
