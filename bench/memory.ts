@@ -26,7 +26,12 @@ export interface Measured {
   peakByRoleKb: Record<string, number>;
 }
 
-interface Proc { pid: number; ppid: number; comm: string; rssKb: number }
+interface Proc {
+  pid: number;
+  ppid: number;
+  comm: string;
+  rssKb: number;
+}
 
 function snapshot(): Map<number, Proc[]> {
   const children = new Map<number, Proc[]>();
@@ -111,7 +116,9 @@ export function runMeasured(cmd: string, args: string[], opts: { cwd: string; en
     const chunks: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => chunks.push(b));
     child.stderr.on("data", (b: Buffer) => chunks.push(b));
-    let peakTree = 0, peakProgram = 0, peakProcs = 0;
+    let peakTree = 0,
+      peakProgram = 0,
+      peakProcs = 0;
     const peakByRole: Record<string, number> = {};
     const sample = () => {
       if (!child.pid) return;
@@ -135,7 +142,15 @@ export function runMeasured(cmd: string, args: string[], opts: { cwd: string; en
     });
     child.on("close", (code) => {
       clearInterval(timer);
-      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString("utf8"), wallMs: Number(process.hrtime.bigint() - t0) / 1e6, peakTreeRssKb: peakTree, peakProgramRssKb: peakProgram, peakProcs, peakByRoleKb: peakByRole });
+      resolve({
+        code: code ?? 1,
+        output: Buffer.concat(chunks).toString("utf8"),
+        wallMs: Number(process.hrtime.bigint() - t0) / 1e6,
+        peakTreeRssKb: peakTree,
+        peakProgramRssKb: peakProgram,
+        peakProcs,
+        peakByRoleKb: peakByRole,
+      });
     });
   });
 }

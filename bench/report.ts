@@ -22,7 +22,11 @@ export interface RunRecord {
   summary: string;
 }
 
-export interface SizeResult { nodes: number; labStartupMs: number; runs: RunRecord[] }
+export interface SizeResult {
+  nodes: number;
+  labStartupMs: number;
+  runs: RunRecord[];
+}
 
 export interface BenchResults {
   machine: Record<string, string>;
@@ -31,9 +35,20 @@ export interface BenchResults {
 }
 
 const PHASES: Exclude<RunRecord["phase"], "floor">[] = ["first", "noop", "change"];
-const PHASE_NAME: Record<RunRecord["phase"], string> = { first: "first install", noop: "no-op re-run", change: "mirrors-only change", floor: "`ssh node true` to every node at once" };
+const PHASE_NAME: Record<RunRecord["phase"], string> = {
+  first: "first install",
+  noop: "no-op re-run",
+  change: "mirrors-only change",
+  floor: "`ssh node true` to every node at once",
+};
 const TOOLS = ["pulumi", "pulumi-staged", "ansible", "ansible-pipelining"];
-const TOOL_NAME: Record<string, string> = { pulumi: "RegistryMirrors (pulumi up)", "pulumi-staged": "RegistryMirrors, maxParallelRestarts 1", ansible: "Ansible, Debian defaults", "ansible-pipelining": "Ansible, pipelining=True", "ssh-floor": "ssh floor" };
+const TOOL_NAME: Record<string, string> = {
+  pulumi: "RegistryMirrors (pulumi up)",
+  "pulumi-staged": "RegistryMirrors, maxParallelRestarts 1",
+  ansible: "Ansible, Debian defaults",
+  "ansible-pipelining": "Ansible, pipelining=True",
+  "ssh-floor": "ssh floor",
+};
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -50,7 +65,8 @@ const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) || b
 function perNode(runs: RunRecord[], key: "conns" | "sessions" | "restarts"): string {
   const all = runs.flatMap((r) => r[key]);
   if (all.length === 0) return "–";
-  const lo = Math.min(...all), hi = Math.max(...all);
+  const lo = Math.min(...all),
+    hi = Math.max(...all);
   return lo === hi ? String(lo) : `${lo}–${hi}`;
 }
 
@@ -63,7 +79,14 @@ function select(s: SizeResult, tool: string, phase: string): RunRecord[] {
   return s.runs.filter((r) => r.tool === tool && r.phase === phase);
 }
 
-export interface Headline { nodes: number; phase: string; pulumiMs: number; ansibleMs: number; floorMs: number; ratio: number }
+export interface Headline {
+  nodes: number;
+  phase: string;
+  pulumiMs: number;
+  ansibleMs: number;
+  floorMs: number;
+  ratio: number;
+}
 
 /** Median wall time of the ssh floor of a size. */
 function floorMs(s: SizeResult): number {
@@ -71,20 +94,29 @@ function floorMs(s: SizeResult): number {
 }
 
 export function headlines(res: BenchResults): Headline[] {
-  return res.sizes.flatMap((s) => PHASES.map((p) => {
-    const a = median(select(s, "pulumi", p).map((r) => r.wallMs));
-    const b = median(select(s, "ansible", p).map((r) => r.wallMs));
-    return { nodes: s.nodes, phase: PHASE_NAME[p], pulumiMs: a, ansibleMs: b, floorMs: floorMs(s), ratio: a / b };
-  }));
+  return res.sizes.flatMap((s) =>
+    PHASES.map((p) => {
+      const a = median(select(s, "pulumi", p).map((r) => r.wallMs));
+      const b = median(select(s, "ansible", p).map((r) => r.wallMs));
+      return { nodes: s.nodes, phase: PHASE_NAME[p], pulumiMs: a, ansibleMs: b, floorMs: floorMs(s), ratio: a / b };
+    }),
+  );
 }
 
 export function sizeTables(s: SizeResult): string {
   const out: string[] = [];
   out.push(`### ${s.nodes} node${s.nodes === 1 ? "" : "s"}`, "");
-  out.push("Wall time, median (min–max) over the repetitions, n = number of runs; ratio = RegistryMirrors / Ansible, < 1 means we are faster; / floor = a tool's time over the ssh floor's (one `ssh node true` to every node at once).", "");
+  out.push(
+    "Wall time, median (min–max) over the repetitions, n = number of runs; ratio = RegistryMirrors / Ansible, < 1 means we are faster; / floor = a tool's time over the ssh floor's (one `ssh node true` to every node at once).",
+    "",
+  );
   const floorRuns = select(s, "ssh-floor", "floor").map((r) => r.wallMs);
-  if (floorRuns.length) out.push(`ssh floor: ${sec(median(floorRuns))} (${sec(Math.min(...floorRuns))}–${sec(Math.max(...floorRuns))}, n=${floorRuns.length}).`, "");
-  out.push("| phase | RegistryMirrors | / floor | Ansible (defaults) | / floor | ratio | Ansible (pipelining) | ratio |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
+  if (floorRuns.length)
+    out.push(`ssh floor: ${sec(median(floorRuns))} (${sec(Math.min(...floorRuns))}–${sec(Math.max(...floorRuns))}, n=${floorRuns.length}).`, "");
+  out.push(
+    "| phase | RegistryMirrors | / floor | Ansible (defaults) | / floor | ratio | Ansible (pipelining) | ratio |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
   for (const p of PHASES) {
     const cell = (tool: string) => {
       const xs = select(s, tool, p).map((r) => r.wallMs);
@@ -92,19 +124,33 @@ export function sizeTables(s: SizeResult): string {
       return `${sec(median(xs))} (${sec(Math.min(...xs))}–${sec(Math.max(...xs))}, n=${xs.length})`;
     };
     const m = (tool: string) => median(select(s, tool, p).map((r) => r.wallMs));
-    out.push(`| ${PHASE_NAME[p]} | ${cell("pulumi")} | ${ratio(m("pulumi"), floorMs(s))} | ${cell("ansible")} | ${ratio(m("ansible"), floorMs(s))} | ${ratio(m("pulumi"), m("ansible"))} | ${cell("ansible-pipelining")} | ${ratio(m("pulumi"), m("ansible-pipelining"))} |`);
+    out.push(
+      `| ${PHASE_NAME[p]} | ${cell("pulumi")} | ${ratio(m("pulumi"), floorMs(s))} | ${cell("ansible")} | ${ratio(m("ansible"), floorMs(s))} | ${ratio(m("pulumi"), m("ansible"))} | ${cell("ansible-pipelining")} | ${ratio(m("pulumi"), m("ansible-pipelining"))} |`,
+    );
   }
   const staged = select(s, "pulumi-staged", "first").map((r) => r.wallMs);
   if (staged.length) {
-    out.push("", `First install with the component's default rollout (\`maxParallelRestarts: 1\`, one runtime restart at a time): ${sec(median(staged))} (n=${staged.length}), ${ratio(median(staged), median(select(s, "ansible", "first").map((r) => r.wallMs)))} of Ansible's (which restarts every node at once).`);
+    out.push(
+      "",
+      `First install with the component's default rollout (\`maxParallelRestarts: 1\`, one runtime restart at a time): ${sec(median(staged))} (n=${staged.length}), ${ratio(median(staged), median(select(s, "ansible", "first").map((r) => r.wallMs)))} of Ansible's (which restarts every node at once).`,
+    );
   }
-  out.push("", "Per node and run: SSH connections (`Accepted publickey`) / SSH session channels (`Starting session`) / runtime restarts, from each node's sshd and systemctl logs (a range = min–max over nodes and runs). Peak memory: median over runs of the peak RSS sum of the whole process tree, of the Node.js process running the Pulumi program / of the ansible-playbook controller, and per role (provider = pulumi-resource-command, engine = pulumi CLI + language host).", "");
-  out.push("| phase | tool | SSH conns/node | SSH sessions/node | restarts/node | peak tree RSS | peak program RSS | provider RSS | engine RSS | peak processes |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  out.push(
+    "",
+    "Per node and run: SSH connections (`Accepted publickey`) / SSH session channels (`Starting session`) / runtime restarts, from each node's sshd and systemctl logs (a range = min–max over nodes and runs). Peak memory: median over runs of the peak RSS sum of the whole process tree, of the Node.js process running the Pulumi program / of the ansible-playbook controller, and per role (provider = pulumi-resource-command, engine = pulumi CLI + language host).",
+    "",
+  );
+  out.push(
+    "| phase | tool | SSH conns/node | SSH sessions/node | restarts/node | peak tree RSS | peak program RSS | provider RSS | engine RSS | peak processes |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
   for (const p of [...PHASES, "floor" as const]) {
     for (const tool of [...TOOLS, "ssh-floor"]) {
       const rs = select(s, tool, p);
       if (rs.length === 0) continue;
-      out.push(`| ${PHASE_NAME[p]} | ${TOOL_NAME[tool]} | ${perNode(rs, "conns")} | ${perNode(rs, "sessions")} | ${perNode(rs, "restarts")} | ${mib(median(rs.map((r) => r.peakTreeRssKb)))} | ${mib(median(rs.map((r) => r.peakProgramRssKb)))} | ${role(rs, "provider")} | ${role(rs, "engine")} | ${median(rs.map((r) => r.peakProcs))} |`);
+      out.push(
+        `| ${PHASE_NAME[p]} | ${TOOL_NAME[tool]} | ${perNode(rs, "conns")} | ${perNode(rs, "sessions")} | ${perNode(rs, "restarts")} | ${mib(median(rs.map((r) => r.peakTreeRssKb)))} | ${mib(median(rs.map((r) => r.peakProgramRssKb)))} | ${role(rs, "provider")} | ${role(rs, "engine")} | ${median(rs.map((r) => r.peakProcs))} |`,
+      );
     }
   }
   out.push("");
@@ -121,8 +167,14 @@ export function writeResultsMd(res: BenchResults, jsonRel: string, extra = ""): 
   lines.push(`- settings: ${JSON.stringify(res.settings)}`, "");
   lines.push("## Headline (median wall time)", "");
   lines.push("ssh floor = one plain `ssh node true` to every node at once, the least any SSH-based tool can cost.", "");
-  lines.push("| nodes | phase | RegistryMirrors | Ansible (defaults) | ours / Ansible | ssh floor | ours / floor | Ansible / floor |", "| --- | --- | --- | --- | --- | --- | --- | --- |");
-  for (const h of headlines(res)) lines.push(`| ${h.nodes} | ${h.phase} | ${sec(h.pulumiMs)} | ${sec(h.ansibleMs)} | ${ratio(h.pulumiMs, h.ansibleMs)} | ${sec(h.floorMs)} | ${ratio(h.pulumiMs, h.floorMs)} | ${ratio(h.ansibleMs, h.floorMs)} |`);
+  lines.push(
+    "| nodes | phase | RegistryMirrors | Ansible (defaults) | ours / Ansible | ssh floor | ours / floor | Ansible / floor |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const h of headlines(res))
+    lines.push(
+      `| ${h.nodes} | ${h.phase} | ${sec(h.pulumiMs)} | ${sec(h.ansibleMs)} | ${ratio(h.pulumiMs, h.ansibleMs)} | ${sec(h.floorMs)} | ${ratio(h.pulumiMs, h.floorMs)} | ${ratio(h.ansibleMs, h.floorMs)} |`,
+    );
   lines.push("");
   if (extra) lines.push(extra, "");
   lines.push(METHOD, "");

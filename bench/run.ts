@@ -28,11 +28,21 @@ import type { Mirror } from "../src/spec/types";
 import { runMeasured, type Measured } from "./memory";
 import { writeResultsMd, type BenchResults, type RunRecord, type SizeResult } from "./report";
 
+/** The version of an installed npm package, from its package.json. */
+function packageVersion(name: string): string {
+  return (
+    JSON.parse(fs.readFileSync(path.join(path.dirname(require.resolve(`${name}/package.json`)), "package.json"), "utf8")) as { version: string }
+  ).version;
+}
+
 const ROOT = path.resolve(__dirname, "..");
 const CERTS_DIR = "/etc/containerd/certs.d";
 const CONFIG = "/etc/containerd/config.toml";
 
-const sizes = (process.env.BENCH_SIZES ?? "1,5,20").split(",").map((s) => Number(s.trim())).filter((n) => n > 0);
+const sizes = (process.env.BENCH_SIZES ?? "1,5,20")
+  .split(",")
+  .map((s) => Number(s.trim()))
+  .filter((n) => n > 0);
 const reps = Number(process.env.BENCH_REPS ?? 3);
 const extraNoops = Number(process.env.BENCH_NOOP_REPS ?? 1);
 const pipeliningReps = Number(process.env.BENCH_PIPELINING_REPS ?? 1);
@@ -56,8 +66,8 @@ function machine(): Record<string, string> {
     os: tryRun("sh", ["-c", ". /etc/os-release && echo $PRETTY_NAME"]),
     node: process.version,
     ...toolVersions(),
-    "@pulumi/pulumi": require("@pulumi/pulumi/package.json").version,
-    "@pulumi/command": require("@pulumi/command/package.json").version,
+    "@pulumi/pulumi": packageVersion("@pulumi/pulumi"),
+    "@pulumi/command": packageVersion("@pulumi/command"),
     ansible: tryRun("ansible", ["--version"]),
     python: tryRun("python3", ["--version"]),
     containerd: tryRun("containerd", ["--version"]),
@@ -66,7 +76,11 @@ function machine(): Record<string, string> {
 }
 
 /** Counters of one node from the lab's logs (no SSH involved). */
-interface Counters { conns: number; sessions: number; restarts: number }
+interface Counters {
+  conns: number;
+  sessions: number;
+  restarts: number;
+}
 function counters(lab: Lab, d: LabDescription): Counters[] {
   return d.nodes.map((n) => {
     const log = fs.readFileSync(n.sshdLog, "utf8");
@@ -102,21 +116,23 @@ function mirrorSets(d: LabDescription): Record<"v1" | "v2", Mirror[]> {
   };
 }
 
-
 /** Puts every node back to its start: original config.toml, no certs.d, no component state; then restarts. */
 async function resetNodes(lab: Lab, d: LabDescription, original: Map<string, string>): Promise<void> {
-  await Promise.all(d.nodes.map(async (n) => {
-    lab.writeNodeFile(n.name, CONFIG, original.get(n.name)!);
-    const cmd = `rm -rf ${CERTS_DIR} /var/lib/registry-mirrors && systemctl restart containerd`;
-    let r = await lab.nsExec(n.name, cmd, { timeoutMs: 60_000 });
-    if (r.code !== 0) {
-      // seen once (a restart right after a lab wait): retry once, and say so
-      log(`reset of ${n.name}: restart failed (${r.code}), retrying; runtime log:\n${lab.journal(n.name, 8)}`);
-      await new Promise((res) => setTimeout(res, 1000));
-      r = await lab.nsExec(n.name, cmd, { timeoutMs: 60_000 });
-    }
-    if (r.code !== 0) throw new Error(`reset of ${n.name} failed (${r.code}): ${r.stdout}${r.stderr}\n--- runtime log:\n${lab.journal(n.name, 15)}`);
-  }));
+  await Promise.all(
+    d.nodes.map(async (n) => {
+      lab.writeNodeFile(n.name, CONFIG, original.get(n.name)!);
+      const cmd = `rm -rf ${CERTS_DIR} /var/lib/registry-mirrors && systemctl restart containerd`;
+      let r = await lab.nsExec(n.name, cmd, { timeoutMs: 60_000 });
+      if (r.code !== 0) {
+        // seen once (a restart right after a lab wait): retry once, and say so
+        log(`reset of ${n.name}: restart failed (${r.code}), retrying; runtime log:\n${lab.journal(n.name, 8)}`);
+        await new Promise((res) => setTimeout(res, 1000));
+        r = await lab.nsExec(n.name, cmd, { timeoutMs: 60_000 });
+      }
+      if (r.code !== 0)
+        throw new Error(`reset of ${n.name} failed (${r.code}): ${r.stdout}${r.stderr}\n--- runtime log:\n${lab.journal(n.name, 15)}`);
+    }),
+  );
 }
 
 /** Checks the nodes hold `mirrors` (hosts.toml bytes as rendered) and config_path; returns problems. */
@@ -141,7 +157,11 @@ class PulumiSide {
   readonly specFile: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly tmp: string, readonly d: LabDescription, readonly maxParallelRestarts: number) {
+  constructor(
+    readonly tmp: string,
+    readonly d: LabDescription,
+    readonly maxParallelRestarts: number,
+  ) {
     this.prog = path.join(tmp, "prog");
     this.specFile = path.join(tmp, "spec.json");
     fs.mkdirSync(path.join(tmp, "state"), { recursive: true });
@@ -161,16 +181,36 @@ class PulumiSide {
   }
 
   writeSpec(mirrors: Mirror[]): void {
-    fs.writeFileSync(this.specFile, JSON.stringify({
-      component: path.join(this.prog, "component/src/index.js"),
-      mirrors,
-      maxParallelRestarts: this.maxParallelRestarts,
-      nodes: this.d.nodes.map((n) => ({ name: n.name, host: n.host, port: n.port, user: n.user, privateKeyPath: n.privateKeyPath, hostKey: n.hostKey, runtime: "containerd" })),
-    }, null, 2));
+    fs.writeFileSync(
+      this.specFile,
+      JSON.stringify(
+        {
+          component: path.join(this.prog, "component/src/index.js"),
+          mirrors,
+          maxParallelRestarts: this.maxParallelRestarts,
+          nodes: this.d.nodes.map((n) => ({
+            name: n.name,
+            host: n.host,
+            port: n.port,
+            user: n.user,
+            privateKeyPath: n.privateKeyPath,
+            hostKey: n.hostKey,
+            runtime: "containerd",
+          })),
+        },
+        null,
+        2,
+      ),
+    );
   }
 
   pulumi(args: string[]): string {
-    const r = spawnSync(PULUMI, [...args, "--non-interactive", "--color=never"], { cwd: this.prog, env: this.env, encoding: "utf8", maxBuffer: 256 << 20 });
+    const r = spawnSync(PULUMI, [...args, "--non-interactive", "--color=never"], {
+      cwd: this.prog,
+      env: this.env,
+      encoding: "utf8",
+      maxBuffer: 256 << 20,
+    });
     if (r.status !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
     return r.stdout;
   }
@@ -191,7 +231,10 @@ class PulumiSide {
  */
 async function sshFloor(d: LabDescription): Promise<Measured> {
   const script = d.nodes
-    .map((n) => `ssh -T -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${d.knownHostsFile} -i ${n.privateKeyPath} -p ${n.port} ${n.user}@127.0.0.1 true &`)
+    .map(
+      (n) =>
+        `ssh -T -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${d.knownHostsFile} -i ${n.privateKeyPath} -p ${n.port} ${n.user}@127.0.0.1 true &`,
+    )
     .concat(["fail=0; for j in $(jobs -p); do wait $j || fail=1; done; exit $fail"])
     .join("\n");
   const m = await runMeasured("sh", ["-c", script], { cwd: os.tmpdir(), env: process.env });
@@ -205,33 +248,46 @@ class AnsibleSide {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(tmp: string, readonly d: LabDescription, readonly original: Map<string, string>, readonly pipelining: boolean) {
+  constructor(
+    tmp: string,
+    readonly d: LabDescription,
+    readonly original: Map<string, string>,
+    readonly pipelining: boolean,
+  ) {
     this.dir = path.join(tmp, pipelining ? "ansible-pipelining" : "ansible");
     fs.mkdirSync(path.join(this.dir, "cp"), { recursive: true });
     const n = d.nodes.length;
-    fs.writeFileSync(path.join(this.dir, "inventory.ini"), [
-      "[nodes]",
-      ...d.nodes.map((x) => `${x.name} ansible_host=127.0.0.1 ansible_port=${x.port} ansible_user=${x.user} ansible_ssh_private_key_file=${x.privateKeyPath}`),
-      "",
-      "[nodes:vars]",
-      `ansible_ssh_common_args='-o UserKnownHostsFile=${d.knownHostsFile} -o StrictHostKeyChecking=yes'`,
-      "",
-    ].join("\n"));
+    fs.writeFileSync(
+      path.join(this.dir, "inventory.ini"),
+      [
+        "[nodes]",
+        ...d.nodes.map(
+          (x) => `${x.name} ansible_host=127.0.0.1 ansible_port=${x.port} ansible_user=${x.user} ansible_ssh_private_key_file=${x.privateKeyPath}`,
+        ),
+        "",
+        "[nodes:vars]",
+        `ansible_ssh_common_args='-o UserKnownHostsFile=${d.knownHostsFile} -o StrictHostKeyChecking=yes'`,
+        "",
+      ].join("\n"),
+    );
     // Debian defaults except forks (= number of nodes), the control path dir (inside the temp dir, so masters
     // can be closed) and, for the variant, pipelining.
-    fs.writeFileSync(path.join(this.dir, "ansible.cfg"), [
-      "[defaults]",
-      `inventory = ${path.join(this.dir, "inventory.ini")}`,
-      `forks = ${n}`,
-      "host_key_checking = True",
-      "retry_files_enabled = False",
-      `local_tmp = ${path.join(this.dir, "tmp")}`,
-      "",
-      "[ssh_connection]",
-      `control_path_dir = ${path.join(this.dir, "cp")}`,
-      `pipelining = ${this.pipelining ? "True" : "False"}`,
-      "",
-    ].join("\n"));
+    fs.writeFileSync(
+      path.join(this.dir, "ansible.cfg"),
+      [
+        "[defaults]",
+        `inventory = ${path.join(this.dir, "inventory.ini")}`,
+        `forks = ${n}`,
+        "host_key_checking = True",
+        "retry_files_enabled = False",
+        `local_tmp = ${path.join(this.dir, "tmp")}`,
+        "",
+        "[ssh_connection]",
+        `control_path_dir = ${path.join(this.dir, "cp")}`,
+        `pipelining = ${this.pipelining ? "True" : "False"}`,
+        "",
+      ].join("\n"),
+    );
     this.env = {
       ...process.env,
       ANSIBLE_CONFIG: path.join(this.dir, "ansible.cfg"),
@@ -244,7 +300,11 @@ class AnsibleSide {
   /** Renders the same hosts.toml bytes as the component into files-<tag>/<host>/hosts.toml and a vars file. */
   writeVars(tag: string, mirrors: Mirror[]): string {
     const filesDir = path.join(this.dir, `files-${tag}`);
-    const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: this.original.get(this.d.nodes[0].name) });
+    const plan = renderNodeConfig({
+      mirrors,
+      runtime: { kind: "containerd", version: "1.6.20" },
+      liveConfig: this.original.get(this.d.nodes[0].name),
+    });
     const hosts: string[] = [];
     for (const f of plan.files) {
       const rel = path.relative(CERTS_DIR, f.path);
@@ -268,7 +328,10 @@ class AnsibleSide {
 
   async run(vars: string): Promise<Measured> {
     this.closeMasters();
-    const m = await runMeasured("ansible-playbook", [path.join(__dirname, "ansible/playbook.yml"), "-e", `bench_vars=${vars}`], { cwd: this.dir, env: this.env });
+    const m = await runMeasured("ansible-playbook", [path.join(__dirname, "ansible/playbook.yml"), "-e", `bench_vars=${vars}`], {
+      cwd: this.dir,
+      env: this.env,
+    });
     if (m.code !== 0) throw new Error(`ansible-playbook exited ${m.code}:\n${m.output.slice(-6000)}`);
     return m;
   }
@@ -277,7 +340,12 @@ class AnsibleSide {
 // ------------------------------------------------------------------------------------------------------- the run
 
 async function measure(
-  lab: Lab, d: LabDescription, tool: string, phase: RunRecord["phase"], rep: number, fn: () => Promise<Measured>,
+  lab: Lab,
+  d: LabDescription,
+  tool: string,
+  phase: RunRecord["phase"],
+  rep: number,
+  fn: () => Promise<Measured>,
   check?: () => string[],
 ): Promise<RunRecord> {
   const before = counters(lab, d);
@@ -286,14 +354,30 @@ async function measure(
   await new Promise((r) => setTimeout(r, 300));
   const dl = delta(before, counters(lab, d));
   const problems = check ? check() : [];
-  const rec: RunRecord = { tool, phase, rep, nodes: d.nodes.length, wallMs: m.wallMs, peakTreeRssKb: m.peakTreeRssKb, peakProgramRssKb: m.peakProgramRssKb, peakProcs: m.peakProcs, peakByRoleKb: m.peakByRoleKb, ...dl, problems, summary: summaryLine(tool, m.output) };
-  log(`${tool} ${phase} #${rep} N=${d.nodes.length}: ${(m.wallMs / 1000).toFixed(2)} s, conns/node ${fmt(dl.conns)}, sessions/node ${fmt(dl.sessions)}, restarts/node ${fmt(dl.restarts)}, peak tree RSS ${(m.peakTreeRssKb / 1024).toFixed(0)} MiB, program RSS ${(m.peakProgramRssKb / 1024).toFixed(0)} MiB — ${rec.summary}${problems.length ? ` PROBLEMS: ${problems.join("; ")}` : ""}`);
+  const rec: RunRecord = {
+    tool,
+    phase,
+    rep,
+    nodes: d.nodes.length,
+    wallMs: m.wallMs,
+    peakTreeRssKb: m.peakTreeRssKb,
+    peakProgramRssKb: m.peakProgramRssKb,
+    peakProcs: m.peakProcs,
+    peakByRoleKb: m.peakByRoleKb,
+    ...dl,
+    problems,
+    summary: summaryLine(tool, m.output),
+  };
+  log(
+    `${tool} ${phase} #${rep} N=${d.nodes.length}: ${(m.wallMs / 1000).toFixed(2)} s, conns/node ${fmt(dl.conns)}, sessions/node ${fmt(dl.sessions)}, restarts/node ${fmt(dl.restarts)}, peak tree RSS ${(m.peakTreeRssKb / 1024).toFixed(0)} MiB, program RSS ${(m.peakProgramRssKb / 1024).toFixed(0)} MiB — ${rec.summary}${problems.length ? ` PROBLEMS: ${problems.join("; ")}` : ""}`,
+  );
   if (problems.length) throw new Error(`${tool} ${phase}: ${problems.join("; ")}`);
   return rec;
 }
 
 function fmt(xs: number[]): string {
-  const lo = Math.min(...xs), hi = Math.max(...xs);
+  const lo = Math.min(...xs),
+    hi = Math.max(...xs);
   return lo === hi ? String(lo) : `${lo}–${hi}`;
 }
 
@@ -302,7 +386,12 @@ function summaryLine(tool: string, out: string): string {
   if (tool === "pulumi") {
     const lines = out.split("\n").map((l) => l.trim());
     const i = lines.findIndex((l) => l === "Resources:");
-    return i >= 0 ? lines.slice(i + 1, i + 5).filter((l) => l && !l.startsWith("Duration")).join(", ") : "no summary";
+    return i >= 0
+      ? lines
+          .slice(i + 1, i + 5)
+          .filter((l) => l && !l.startsWith("Duration"))
+          .join(", ")
+      : "no summary";
   }
   const recap = out.split("\n").filter((l) => /ok=\d+/.test(l));
   const sum = (k: string) => recap.reduce((a, l) => a + Number((l.match(new RegExp(`${k}=(\\d+)`)) ?? [0, 0])[1]), 0);
@@ -338,7 +427,8 @@ async function benchSize(n: number, tmpRoot: string, program: string): Promise<S
       runs.push(await measure(lab, d, "pulumi", "first", rep, () => ours.up(), check(ms.v1)));
       for (let k = 0; k < 1 + extraNoops; k++) {
         const r = await measure(lab, d, "pulumi", "noop", rep, () => ours.up(), check(ms.v1));
-        if (!/\b\d+ unchanged\b/.test(r.summary) || /created|updated|replaced|deleted/.test(r.summary)) throw new Error(`pulumi no-op was not a no-op: ${r.summary}`);
+        if (!/\b\d+ unchanged\b/.test(r.summary) || /created|updated|replaced|deleted/.test(r.summary))
+          throw new Error(`pulumi no-op was not a no-op: ${r.summary}`);
         runs.push(r);
       }
       ours.writeSpec(ms.v2);
@@ -360,7 +450,8 @@ async function benchSize(n: number, tmpRoot: string, program: string): Promise<S
       // Ansible, Debian defaults
       await resetNodes(lab, d, original);
       runs.push(await measure(lab, d, "ansible", "first", rep, () => ansible.run(ansibleVars.v1), check(ms.v1)));
-      for (let k = 0; k < 1 + extraNoops; k++) runs.push(await measure(lab, d, "ansible", "noop", rep, () => ansible.run(ansibleVars.v1), check(ms.v1)));
+      for (let k = 0; k < 1 + extraNoops; k++)
+        runs.push(await measure(lab, d, "ansible", "noop", rep, () => ansible.run(ansibleVars.v1), check(ms.v1)));
       runs.push(await measure(lab, d, "ansible", "change", rep, () => ansible.run(ansibleVars.v2), check(ms.v2)));
       ansible.closeMasters();
 
@@ -406,6 +497,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

@@ -38,13 +38,33 @@ function ensureTools(): void {
   if (still.length > 0) throw new Error(`scripts/tools.sh ran but these are still missing: ${still.join(", ")}`);
 }
 
-interface Row { node: string; runtime: string; version: string; written: string; restarted: string; digest: string; servedBy: string }
+interface Row {
+  node: string;
+  runtime: string;
+  version: string;
+  written: string;
+  restarted: string;
+  digest: string;
+  servedBy: string;
+}
 
 function table(rows: Row[]): string {
-  const head: Row = { node: "node", runtime: "runtime", version: "version", written: "files written", restarted: "restarted?", digest: "pulled digest", servedBy: "served by" };
+  const head: Row = {
+    node: "node",
+    runtime: "runtime",
+    version: "version",
+    written: "files written",
+    restarted: "restarted?",
+    digest: "pulled digest",
+    servedBy: "served by",
+  };
   const keys = Object.keys(head) as (keyof Row)[];
   const width = Object.fromEntries(keys.map((k) => [k, Math.max(...[head, ...rows].map((r) => r[k].length))])) as Record<keyof Row, number>;
-  const line = (r: Row) => keys.map((k) => r[k].padEnd(width[k])).join("  ").trimEnd();
+  const line = (r: Row) =>
+    keys
+      .map((k) => r[k].padEnd(width[k]))
+      .join("  ")
+      .trimEnd();
   return [line(head), keys.map((k) => "-".repeat(width[k])).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -93,7 +113,13 @@ async function main(): Promise<void> {
     say(`stack "demo" of the root program (${stack.project}); mirror for docker.io and gcr.io: ${mirror}`);
     say("pulumi up --yes …");
     const up = await stack.run(["up", "--yes"]);
-    process.stdout.write(up.stdout.split("\n").filter((l) => l.trim() !== "").map((l) => `    ${l}`).join("\n") + "\n");
+    process.stdout.write(
+      up.stdout
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => `    ${l}`)
+        .join("\n") + "\n",
+    );
     say(`pulumi up done in ${(up.ms / 1000).toFixed(1)} s`);
     const reports = await stack.reports<Record<string, NodeReport>>();
 
@@ -117,17 +143,25 @@ async function main(): Promise<void> {
     const noop = await stack.run(["up", "--yes", "--skip-preview", "--expect-no-changes"]);
     const s1 = sessions();
     process.stdout.write(`\n${table(rows)}\n\n`);
-    say(`a second pulumi up: no changes, ${s0.join() === s1.join() ? "no SSH session" : `SSH sessions ${s0} -> ${s1}`} (${(noop.ms / 1000).toFixed(1)} s)`);
+    say(
+      `a second pulumi up: no changes, ${s0.join() === s1.join() ? "no SSH session" : `SSH sessions ${s0} -> ${s1}`} (${(noop.ms / 1000).toFixed(1)} s)`,
+    );
 
     // A mirrors-only change: docker.io gets the namespaced mirror first. hosts.toml files only: no restart, and one
     // SSH session per node (the nodes are not read again).
-    await stack.configure({ mirrors: [{ upstream: "docker.io", endpoints: [{ url: lab.registry("ns-mirror").url }, { url: mirror }] }, mirrors[1]], nodes });
+    await stack.configure({
+      mirrors: [{ upstream: "docker.io", endpoints: [{ url: lab.registry("ns-mirror").url }, { url: mirror }] }, mirrors[1]],
+      nodes,
+    });
     const r0 = restarts();
     const change = await stack.run(["up", "--yes", "--skip-preview"]);
     const perNode = sessions().map((n, i) => n - s1[i]);
     const restarted = restarts().map((n, i) => n - r0[i]);
-    say(`a mirrors-only change: SSH sessions per node ${perNode.join(", ")}; runtime restarts ${restarted.join(", ")} (${(change.ms / 1000).toFixed(1)} s)`);
-    if (perNode.some((n) => n !== 1) || restarted.some((n) => n !== 0)) throw new Error("the mirrors-only change did not take exactly one SSH session and no restart per node");
+    say(
+      `a mirrors-only change: SSH sessions per node ${perNode.join(", ")}; runtime restarts ${restarted.join(", ")} (${(change.ms / 1000).toFixed(1)} s)`,
+    );
+    if (perNode.some((n) => n !== 1) || restarted.some((n) => n !== 0))
+      throw new Error("the mirrors-only change did not take exactly one SSH session and no restart per node");
     ok = true;
   } finally {
     if (stack) {

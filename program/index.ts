@@ -17,7 +17,15 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { RegistryMirrors, RegistryMirrorsError, validateMirrors, type Mirror, type MirrorArgs, type MirrorNodeArgs, type RegistryMirrorsArgs } from "../src";
+import {
+  RegistryMirrors,
+  RegistryMirrorsError,
+  validateMirrors,
+  type Mirror,
+  type MirrorArgs,
+  type MirrorNodeArgs,
+  type RegistryMirrorsArgs,
+} from "../src";
 
 const config = new pulumi.Config("registry-mirrors");
 
@@ -139,7 +147,8 @@ function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
 
 const nodes = (Array.isArray(nodesConfig) ? nodesConfig : []).map(nodeArgs);
 const verify = config.get("verify");
-if (verify !== undefined && verify !== "onChange" && verify !== "always") problems.push(`registry-mirrors:verify: "onChange" or "always", not ${JSON.stringify(verify)}`);
+if (verify !== undefined && verify !== "onChange" && verify !== "always")
+  problems.push(`registry-mirrors:verify: "onChange" or "always", not ${JSON.stringify(verify)}`);
 if (problems.length > 0) {
   // RunError: printed without a stack trace.
   throw new pulumi.RunError(`registry-mirrors: the stack configuration has ${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
@@ -157,7 +166,9 @@ const args: RegistryMirrorsArgs = {
 // Names the component had before: with them a rename is an update in place (Pulumi aliases), not a replace.
 const formerNames = config.getObject<unknown>("formerNames");
 if (formerNames !== undefined && !(Array.isArray(formerNames) && formerNames.every((n) => typeof n === "string" && n !== ""))) {
-  throw new pulumi.RunError(`registry-mirrors:formerNames: a list of the names the component had before, e.g. ["mirrors"], not ${JSON.stringify(formerNames)}`);
+  throw new pulumi.RunError(
+    `registry-mirrors:formerNames: a list of the names the component had before, e.g. ["mirrors"], not ${JSON.stringify(formerNames)}`,
+  );
 }
 
 let mirrors: RegistryMirrors;
@@ -166,7 +177,9 @@ try {
 } catch (e) {
   // The component's argument errors name fields like nodes[0].connection.hostKey: the same paths as this config.
   if (e instanceof RegistryMirrorsError) {
-    throw new pulumi.RunError(`registry-mirrors: ${e.problems.map((p) => `registry-mirrors:${p.path.replace(/\.connection\./, ".")}: ${p.message}`).join("\n  ")}`);
+    throw new pulumi.RunError(
+      `registry-mirrors: ${e.problems.map((p) => `registry-mirrors:${p.path.replace(/\.connection\./, ".")}: ${p.message}`).join("\n  ")}`,
+    );
   }
   throw e;
 }

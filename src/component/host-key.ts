@@ -57,11 +57,15 @@ export function hostKeyProblems(at: string, nodeName: string, insecure: boolean 
     if (insecure) {
       problems.push({ path, message: `is set, and so is ${at}.insecureIgnoreHostKey: remove insecureIgnoreHostKey to have the key checked` });
     } else if (!parsePublicKey(hostKey)) {
-      problems.push({ path, message: `must be an SSH public key line such as "ssh-ed25519 AAAAC3Nza…" (a line of ssh-keyscan's output without the host, or the machine's /etc/ssh/ssh_host_*_key.pub)` });
+      problems.push({
+        path,
+        message: `must be an SSH public key line such as "ssh-ed25519 AAAAC3Nza…" (a line of ssh-keyscan's output without the host, or the machine's /etc/ssh/ssh_host_*_key.pub)`,
+      });
     }
   };
   check(`${at}.connection.hostKey`, `node "${nodeName}"`, c.hostKey, c.host, c.port);
-  if (c.proxy !== undefined && c.proxy !== null) check(`${at}.connection.proxy.hostKey`, `the bastion of node "${nodeName}"`, c.proxy.hostKey, c.proxy.host, c.proxy.port);
+  if (c.proxy !== undefined && c.proxy !== null)
+    check(`${at}.connection.proxy.hostKey`, `the bastion of node "${nodeName}"`, c.proxy.hostKey, c.proxy.host, c.proxy.port);
   return problems;
 }
 

@@ -19,9 +19,11 @@ export function claimInProgram(address: string, component: string, node: string,
     const sha = sha256(file.content);
     const other = programClaims.get(key);
     if (other && other.component !== component && other.sha !== sha) {
-      clashes.push({ path: `nodes[${index}]`, message: `${file.path} on ${address} is also written, with other content, by the component ${other.component} of this program; configure each upstream of a node in one component` });
+      clashes.push({
+        path: `nodes[${index}]`,
+        message: `${file.path} on ${address} is also written, with other content, by the component ${other.component} of this program; configure each upstream of a node in one component`,
+      });
     } else if (!other) programClaims.set(key, { component, sha });
   }
   if (clashes.length > 0) throw new RegistryMirrorsError(clashes, `node ${node}: two components of this program configure the same upstream`);
 }
-

@@ -3,7 +3,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { mirrorsInMainConfig, renderNodeConfig, resolvePaths } from "../render";
 import type { PlannedFile } from "../render/types";
 import { sha256 } from "../node/shell";
-import { applyScript, applyStdin, ownEntries, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type InstanceOwner, type NodeState } from "../node/scripts";
+import {
+  applyScript,
+  applyStdin,
+  ownEntries,
+  parseApplyOutput,
+  parseReadOutput,
+  readCommand,
+  removeCommand,
+  type InstanceOwner,
+  type NodeState,
+} from "../node/scripts";
 import { validateMirrors } from "../spec/validate";
 import { RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type Problem, type RuntimeKind } from "../spec/types";
 import type { MirrorNodeArgs, NodeReport, RegistryMirrorsArgs } from "./args";
@@ -140,14 +150,24 @@ class NodeSetup {
       return c;
     });
     if (insecure) {
-      pulumi.log.warn(`node ${node.name}: insecureIgnoreHostKey is set: its SSH host key is not checked, so whoever answers at its address receives the registry credentials`, o.parent);
+      pulumi.log.warn(
+        `node ${node.name}: insecureIgnoreHostKey is set: its SSH host key is not checked, so whoever answers at its address receives the registry credentials`,
+        o.parent,
+      );
     }
 
     // Everything the plan takes from the node depends on; the read runs again only when it changes. Any other
     // mirror change is planned from the last read: the main config it computes is the one already written, and the
     // apply's compare-and-swap refuses to touch a main config that changed on the node since that read.
     const readKey = o.mirrors.apply((m) =>
-      sha256(JSON.stringify({ paths, legacy: o.legacy, kind: givenKind ?? "auto", mainConfigMirrors: mirrorsInMainConfig(m, givenKind, o.legacy) ?? null })),
+      sha256(
+        JSON.stringify({
+          paths,
+          legacy: o.legacy,
+          kind: givenKind ?? "auto",
+          mainConfigMirrors: mirrorsInMainConfig(m, givenKind, o.legacy) ?? null,
+        }),
+      ),
     );
 
     // Before the read or the apply runs (whenever their inputs may change), the node must show the pinned host key;
@@ -157,11 +177,17 @@ class NodeSetup {
       : new command.local.Command(
           `${component}-${node.name}-host-key`,
           {
-            create: pulumi.unsecret(connection.apply((c) =>
-              c.proxy ? `echo 'node ${node.name} is behind a proxy: its host key is checked by the SSH connection'` : hostKeyCheckScript(node.name, c.host, c.port ?? 22, c.hostKey!),
-            )),
+            create: pulumi.unsecret(
+              connection.apply((c) =>
+                c.proxy
+                  ? `echo 'node ${node.name} is behind a proxy: its host key is checked by the SSH connection'`
+                  : hostKeyCheckScript(node.name, c.host, c.port ?? 22, c.hostKey!),
+              ),
+            ),
             // Changes with everything that makes the read or the apply run (an update, which runs `create` again).
-            stdin: pulumi.secret(pulumi.all([o.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: o.runStamp ?? null })))),
+            stdin: pulumi.secret(
+              pulumi.all([o.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: o.runStamp ?? null }))),
+            ),
             addPreviousOutputInEnv: false,
           },
           { parent: o.parent },
@@ -207,9 +233,14 @@ class NodeSetup {
     const specFiles: pulumi.Output<PlannedFile[]> = givenKind
       ? o.mirrors.apply((mirrors) => render({ mirrors, runtime: { kind: givenKind }, paths, hostsDir: "fixed", legacy: o.legacy }, o.parent).files)
       : plan.apply((p) => p.files);
-    const script = pulumi.all([kind, specFiles, read.urn, o.owner]).apply(([k, files, readUrn, owner]) =>
-      applyScript({ ...target, owner, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` }, files),
-    );
+    const script = pulumi
+      .all([kind, specFiles, read.urn, o.owner])
+      .apply(([k, files, readUrn, owner]) =>
+        applyScript(
+          { ...target, owner, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` },
+          files,
+        ),
+      );
     const stdin = pulumi.all([plan, state, specFiles, connection]).apply(([p, s, files, c]) => {
       claimInProgram(`${c.host}:${c.port ?? 22}`, o.program, node.name, o.index, p.files);
       return applyStdin(p, s.mainConfig, files);
@@ -257,7 +288,11 @@ class NodeSetup {
         const applied = parseApplyOutput(stdout);
         const problems = verifyReadBack(p, applied.readBack);
         if (problems.length > 0) {
-          throw failure(`registry-mirrors: node ${node.name}: step verify`, `the files read back differ from the plan:\n  ${problems.join("\n  ")}`, this.apply);
+          throw failure(
+            `registry-mirrors: node ${node.name}: step verify`,
+            `the files read back differ from the plan:\n  ${problems.join("\n  ")}`,
+            this.apply,
+          );
         }
         return {
           node: node.name,
@@ -268,7 +303,11 @@ class NodeSetup {
           action: applied.action,
           verification: "ok",
           hostKey: insecure ? ("not checked" as const) : ("pinned" as const),
-          warnings: [...(insecure ? [`insecureIgnoreHostKey: the SSH host key of ${node.name} was not checked`] : []), ...p.warnings, ...applied.warnings],
+          warnings: [
+            ...(insecure ? [`insecureIgnoreHostKey: the SSH host key of ${node.name} was not checked`] : []),
+            ...p.warnings,
+            ...applied.warnings,
+          ],
         };
       }),
     );
@@ -292,7 +331,7 @@ function checkDrift(node: string, owned: NodeState["owned"], read: pulumi.Resour
       `registry-mirrors: node ${node}: step verify`,
       "files changed on the node since registry-mirrors wrote them:\n" +
         drifted.map((d) => `  ${d.path}: sha256 ${d.current} on the node, ${d.written} written`).join("\n") +
-        "\nRun with verify: \"onChange\" once to rewrite them, or find out who changed them.",
+        '\nRun with verify: "onChange" once to rewrite them, or find out who changed them.',
       read,
     );
   }
@@ -332,9 +371,12 @@ function checkArgs(args: RegistryMirrorsArgs): void {
     } else if (seen.has(node.name)) {
       problems.push({ path: `${at}.name`, message: `"${node.name}" is also the name of nodes[${seen.get(node.name)}]; node names must be unique` });
     } else seen.set(node.name, i);
-    if (node?.connection === undefined) problems.push({ path: `${at}.connection`, message: "is required: the SSH connection (host, port, user, privateKey, hostKey)" });
-    if (node?.runtime !== undefined && !RUNTIMES.includes(node.runtime)) problems.push({ path: `${at}.runtime`, message: `must be one of ${RUNTIMES.join(", ")}` });
-    if (node?.legacy !== undefined && !LEGACY_MODES.includes(node.legacy)) problems.push({ path: `${at}.legacy`, message: `must be one of ${LEGACY_MODES.join(", ")}` });
+    if (node?.connection === undefined)
+      problems.push({ path: `${at}.connection`, message: "is required: the SSH connection (host, port, user, privateKey, hostKey)" });
+    if (node?.runtime !== undefined && !RUNTIMES.includes(node.runtime))
+      problems.push({ path: `${at}.runtime`, message: `must be one of ${RUNTIMES.join(", ")}` });
+    if (node?.legacy !== undefined && !LEGACY_MODES.includes(node.legacy))
+      problems.push({ path: `${at}.legacy`, message: `must be one of ${LEGACY_MODES.join(", ")}` });
     if (node?.sudo !== undefined && typeof node.sudo !== "boolean") problems.push({ path: `${at}.sudo`, message: "must be true or false" });
     if (node?.insecureIgnoreHostKey !== undefined && typeof node.insecureIgnoreHostKey !== "boolean") {
       problems.push({ path: `${at}.insecureIgnoreHostKey`, message: "must be true or false (a plain value, not an Output)" });
@@ -354,18 +396,25 @@ function checkArgs(args: RegistryMirrorsArgs): void {
   });
   if (args.takeOver !== undefined) {
     if (!Array.isArray(args.takeOver)) problems.push({ path: "takeOver", message: 'must be a list of instance ids, e.g. ["infra/prod/mirrors"]' });
-    else args.takeOver.forEach((id, i) => {
-      if (typeof id !== "string" || !INSTANCE_NAME_PATTERN.test(id)) {
-        problems.push({ path: `takeOver[${i}]`, message: `must be an instance id project/stack/name as the conflict error names it (without "#…"), got ${JSON.stringify(id)}` });
-      }
-    });
+    else
+      args.takeOver.forEach((id, i) => {
+        if (typeof id !== "string" || !INSTANCE_NAME_PATTERN.test(id)) {
+          problems.push({
+            path: `takeOver[${i}]`,
+            message: `must be an instance id project/stack/name as the conflict error names it (without "#…"), got ${JSON.stringify(id)}`,
+          });
+        }
+      });
   }
   const max = args.rollout?.maxParallelRestarts;
-  if (max !== undefined && !(Number.isInteger(max) && max >= 1)) problems.push({ path: "rollout.maxParallelRestarts", message: "must be a whole number of at least 1" });
-  if (args.verify !== undefined && args.verify !== "onChange" && args.verify !== "always") problems.push({ path: "verify", message: 'must be "onChange" or "always"' });
-  if (args.legacy !== undefined && !LEGACY_MODES.includes(args.legacy)) problems.push({ path: "legacy", message: `must be one of ${LEGACY_MODES.join(", ")}` });
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1))
+    problems.push({ path: "rollout.maxParallelRestarts", message: "must be a whole number of at least 1" });
+  if (args.verify !== undefined && args.verify !== "onChange" && args.verify !== "always")
+    problems.push({ path: "verify", message: 'must be "onChange" or "always"' });
+  if (args.legacy !== undefined && !LEGACY_MODES.includes(args.legacy))
+    problems.push({ path: "legacy", message: `must be one of ${LEGACY_MODES.join(", ")}` });
   const t = args.healthTimeoutSeconds;
-  if (t !== undefined && !(Number.isInteger(t) && t >= 1 && t <= 600)) problems.push({ path: "healthTimeoutSeconds", message: "must be a whole number of seconds between 1 and 600" });
+  if (t !== undefined && !(Number.isInteger(t) && t >= 1 && t <= 600))
+    problems.push({ path: "healthTimeoutSeconds", message: "must be a whole number of seconds between 1 and 600" });
   if (problems.length > 0) throw new RegistryMirrorsError(problems, "invalid RegistryMirrors arguments");
 }
-

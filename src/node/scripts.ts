@@ -128,19 +128,29 @@ export function parseReadOutput(stdout: string): NodeState {
   if (main) {
     const space = main.indexOf(" ");
     const sha = main.slice(0, space);
-    mainConfig = { sha256: sha, path: main.slice(space + 1), content: sha === "absent" ? "" : blocks.get("RM-CONTENT") ?? "" };
+    mainConfig = { sha256: sha, path: main.slice(space + 1), content: sha === "absent" ? "" : (blocks.get("RM-CONTENT") ?? "") };
   }
   const manifest = (blocks.get("RM-MANIFEST") ?? "").split("\n").filter((l) => l !== "");
   const ownedFiles: Record<string, string> = {};
   for (const [key, content] of blocks) if (key.startsWith("RM-OWNED ")) ownedFiles[key.slice("RM-OWNED ".length)] = content;
-  const current = new Map(lines.filter((l) => l.startsWith("RM-SHA ")).map((l) => {
-    const [, sha, ...path] = l.split(" ");
-    return [path.join(" "), sha] as const;
-  }));
+  const current = new Map(
+    lines
+      .filter((l) => l.startsWith("RM-SHA "))
+      .map((l) => {
+        const [, sha, ...path] = l.split(" ");
+        return [path.join(" "), sha] as const;
+      }),
+  );
   const owned = manifest
     .map((l) => l.split(" "))
     .filter(([kind]) => kind === "f" || kind === "m")
-    .map(([kind, path, , written, owners]) => ({ kind: kind as "f" | "m", path, written, current: current.get(path) ?? "absent", owners: (owners ?? "-").split(",") }));
+    .map(([kind, path, , written, owners]) => ({
+      kind: kind as "f" | "m",
+      path,
+      written,
+      current: current.get(path) ?? "absent",
+      owners: (owners ?? "-").split(","),
+    }));
   return { runtime, versionLine, mainConfig, manifest, ownedFiles, owned };
 }
 
@@ -170,7 +180,10 @@ export function applyCommand(input: ApplyInput): ApplyCommand {
  * Everything that depends on what was read from the node (the main config, its expected hash, the action,
  * files migrated from it) comes from {@link applyStdin}.
  */
-export function applyScript(target: NodeTarget & { runtime: RuntimeKind; paths: NodePaths; healthTimeoutSeconds?: number }, files: PlannedFile[]): string {
+export function applyScript(
+  target: NodeTarget & { runtime: RuntimeKind; paths: NodePaths; healthTimeoutSeconds?: number },
+  files: PlannedFile[],
+): string {
   const control = { ...runtimeControl(target.runtime), ...target.control };
   const staging: string[] = [];
   for (const file of files) {
@@ -231,7 +244,9 @@ export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined,
   for (const file of staticFiles.filter((f) => !f.secret)) {
     const p = planned.get(file.path);
     if (!p || p.content !== file.content || p.mode !== file.mode || p.secret) {
-      throw new Error(`applyStdin: ${file.path} is embedded in the apply command ${p ? "with other content or mode than" : "but not in"} the plan from the node's read; render both from the same inputs`);
+      throw new Error(
+        `applyStdin: ${file.path} is embedded in the apply command ${p ? "with other content or mode than" : "but not in"} the plan from the node's read; render both from the same inputs`,
+      );
     }
   }
   const lines: string[] = [`RM-META action ${plan.action}`];
@@ -269,7 +284,14 @@ export function parseApplyOutput(stdout: string): ApplyReport {
   const readBack: Record<string, string> = {};
   for (const [key, content] of blocks) if (key.startsWith("RM-READBACK ")) readBack[key.slice("RM-READBACK ".length)] = content;
   const action = (tagged("RM-ACTION")[0] ?? "none") as ApplyReport["action"];
-  return { written: tagged("RM-WROTE"), removed: [...tagged("RM-REMOVED"), ...tagged("RM-RESTORED")], action, readBack, warnings: tagged("RM-WARNING"), done: lines.some((l) => l.startsWith("RM-DONE")) };
+  return {
+    written: tagged("RM-WROTE"),
+    removed: [...tagged("RM-REMOVED"), ...tagged("RM-RESTORED")],
+    action,
+    readBack,
+    warnings: tagged("RM-WARNING"),
+    done: lines.some((l) => l.startsWith("RM-DONE")),
+  };
 }
 
 /** Builds the command that returns a node to its state before this tool (owned files removed, originals back). */

@@ -6,7 +6,16 @@
 import { stringify } from "smol-toml";
 import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem } from "../spec/types";
 import { certsDirFiles } from "./certs-dir";
-import { OWNED_MARKER, basicCredentials, effectiveCapabilities, isDockerHub, joinPath, parseEndpointUrl, sortFiles, type ParsedEndpoint } from "./endpoint";
+import {
+  OWNED_MARKER,
+  basicCredentials,
+  effectiveCapabilities,
+  isDockerHub,
+  joinPath,
+  parseEndpointUrl,
+  sortFiles,
+  type ParsedEndpoint,
+} from "./endpoint";
 import type { NodePlan, PlannedFile } from "./types";
 
 /**
@@ -79,7 +88,10 @@ function registryTable(mirror: Mirror, i: number, problems: Problem[]): Record<s
     // The primary location is tried last: making it the last mirror keeps the order and never reaches upstream.
     const last = endpoints[endpoints.length - 1];
     if (last.digestOnly) {
-      problems.push({ path: `${at}.endpoints[${endpoints.length - 1}].capabilities`, message: "with fallback: false the last endpoint replaces the upstream and must resolve tags; add \"resolve\"" });
+      problems.push({
+        path: `${at}.endpoints[${endpoints.length - 1}].capabilities`,
+        message: 'with fallback: false the last endpoint replaces the upstream and must resolve tags; add "resolve"',
+      });
     }
     table.location = last.location;
     if (last.insecure) table.insecure = true;
@@ -98,7 +110,10 @@ function registryTable(mirror: Mirror, i: number, problems: Problem[]): Record<s
 function mirrorLocation(endpoint: ParsedEndpoint, at: string, problems: Problem[]): string {
   if (endpoint.path === "" || endpoint.path === "/v2") return endpoint.hostPort;
   if (endpoint.path.startsWith("/v2/")) return `${endpoint.hostPort}${endpoint.path.slice(3)}`;
-  problems.push({ path: at, message: `containers/image always requests ${endpoint.hostPort}/v2/…; a mirror path must start with /v2/ (e.g. https://${endpoint.hostPort}/v2${endpoint.path})` });
+  problems.push({
+    path: at,
+    message: `containers/image always requests ${endpoint.hostPort}/v2/…; a mirror path must start with /v2/ (e.g. https://${endpoint.hostPort}/v2${endpoint.path})`,
+  });
   return endpoint.hostPort;
 }
 

@@ -18,20 +18,37 @@ export function renderDocker(mirrors: Mirror[], runtime: RuntimeInfo, liveConfig
   mirrors.forEach((mirror, i) => {
     const at = `mirrors[${i}]`;
     if (!isDockerHub(mirror.upstream)) {
-      problems.push({ path: `${at}.upstream`, message: `Docker Engine can only mirror docker.io, not ${mirror.upstream}; remove this mirror for Docker nodes or switch them to containerd` });
+      problems.push({
+        path: `${at}.upstream`,
+        message: `Docker Engine can only mirror docker.io, not ${mirror.upstream}; remove this mirror for Docker nodes or switch them to containerd`,
+      });
       return;
     }
-    if (mirror.fallback === false) problems.push({ path: `${at}.fallback`, message: "Docker Engine always falls back to Docker Hub; remove fallback: false for Docker nodes" });
-    if (mirror.digestOnly) problems.push({ path: `${at}.digestOnly`, message: "Docker Engine cannot restrict mirrors to pulls by digest; remove digestOnly for Docker nodes" });
+    if (mirror.fallback === false)
+      problems.push({ path: `${at}.fallback`, message: "Docker Engine always falls back to Docker Hub; remove fallback: false for Docker nodes" });
+    if (mirror.digestOnly)
+      problems.push({
+        path: `${at}.digestOnly`,
+        message: "Docker Engine cannot restrict mirrors to pulls by digest; remove digestOnly for Docker nodes",
+      });
     mirror.endpoints.forEach((endpoint, j) => {
       const epAt = `${at}.endpoints[${j}]`;
       const parsed = parseEndpointUrl(endpoint.url);
-      if (endpoint.auth) problems.push({ path: `${epAt}.auth`, message: "Docker Engine cannot send credentials to a mirror; remove auth for Docker nodes" });
-      if (endpoint.headers && Object.keys(endpoint.headers).length > 0) problems.push({ path: `${epAt}.headers`, message: "Docker Engine cannot send custom headers to a mirror; remove them for Docker nodes" });
+      if (endpoint.auth)
+        problems.push({ path: `${epAt}.auth`, message: "Docker Engine cannot send credentials to a mirror; remove auth for Docker nodes" });
+      if (endpoint.headers && Object.keys(endpoint.headers).length > 0)
+        problems.push({ path: `${epAt}.headers`, message: "Docker Engine cannot send custom headers to a mirror; remove them for Docker nodes" });
       const caps = effectiveCapabilities(mirror, endpoint);
-      if (DEFAULT_CAPABILITIES.some((c) => !caps.includes(c))) problems.push({ path: `${epAt}.capabilities`, message: "Docker Engine uses a mirror for both tag and digest pulls; remove capabilities for Docker nodes" });
+      if (DEFAULT_CAPABILITIES.some((c) => !caps.includes(c)))
+        problems.push({
+          path: `${epAt}.capabilities`,
+          message: "Docker Engine uses a mirror for both tag and digest pulls; remove capabilities for Docker nodes",
+        });
       if (parsed.path !== "" && runtime.version && !versionAtLeast(runtime.version, "25.0.0")) {
-        problems.push({ path: `${epAt}.url`, message: `Docker Engine ${runtime.version} ignores mirror paths (supported from 25.0); use a mirror URL without a path` });
+        problems.push({
+          path: `${epAt}.url`,
+          message: `Docker Engine ${runtime.version} ignores mirror paths (supported from 25.0); use a mirror URL without a path`,
+        });
       }
       urls.push(parsed.url);
       if (parsed.scheme === "http" || endpoint.skipVerify) insecure.push(parsed.hostPort);
@@ -63,10 +80,16 @@ function parseDaemonJson(text: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new RegistryMirrorsError([{ path: "liveConfig", message: `daemon.json is not valid JSON (${(e as Error).message}); fix it on the node first` }], "cannot configure Docker Engine");
+    throw new RegistryMirrorsError(
+      [{ path: "liveConfig", message: `daemon.json is not valid JSON (${(e as Error).message}); fix it on the node first` }],
+      "cannot configure Docker Engine",
+    );
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new RegistryMirrorsError([{ path: "liveConfig", message: "daemon.json must hold a JSON object; fix it on the node first" }], "cannot configure Docker Engine");
+    throw new RegistryMirrorsError(
+      [{ path: "liveConfig", message: "daemon.json must hold a JSON object; fix it on the node first" }],
+      "cannot configure Docker Engine",
+    );
   }
   return parsed as Record<string, unknown>;
 }

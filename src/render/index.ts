@@ -24,7 +24,10 @@ export function renderNodeConfig(input: RenderInput): NodePlan {
         runtime: input.runtime,
         liveConfig: input.liveConfig,
         paths,
-        hostsDir: (input.hostsDir ?? (input.paths?.hostsDir !== undefined ? "fixed" : "adopt")) === "fixed" ? { fixed: paths.hostsDir } : { adopt: paths.hostsDir },
+        hostsDir:
+          (input.hostsDir ?? (input.paths?.hostsDir !== undefined ? "fixed" : "adopt")) === "fixed"
+            ? { fixed: paths.hostsDir }
+            : { adopt: paths.hostsDir },
         legacy: input.legacy ?? "refuse",
         ownedFiles: input.ownedFiles,
       });
@@ -57,7 +60,10 @@ export function resolvePaths(overrides: Partial<NodePaths> | undefined): NodePat
   // No whitespace either: the node agent's manifest separates fields with spaces.
   const problems = Object.entries(paths)
     .filter(([, value]) => typeof value !== "string" || !/^\/[^\s'"\\$`]*$/.test(value) || value.split("/").includes(".."))
-    .map(([key, value]) => ({ path: `paths.${key}`, message: `must be an absolute path without "..", whitespace, quotes or control characters (got ${JSON.stringify(value)})` }));
+    .map(([key, value]) => ({
+      path: `paths.${key}`,
+      message: `must be an absolute path without "..", whitespace, quotes or control characters (got ${JSON.stringify(value)})`,
+    }));
   for (const key of Object.keys(overrides ?? {})) {
     if (!(key in DEFAULT_PATHS)) problems.push({ path: `paths.${key}`, message: `unknown path; known are ${Object.keys(DEFAULT_PATHS).join(", ")}` });
   }

@@ -47,6 +47,7 @@ function describe(value: unknown): string {
 }
 
 /** C0 and C1 control characters, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /** Names a character for a message: `"\n" (newline)`, `U+0000 (NUL)`, or the character itself, quoted. */
@@ -131,7 +132,13 @@ const AUTH_FIELDS: readonly FieldSpec[] = [
 function suggestField(name: string, fields: readonly FieldSpec[]): string | undefined {
   const folded = foldName(name);
   const byAlias = fields.find((f) => f.aliases?.some((a) => foldName(a) === folded));
-  return byAlias?.name ?? closest(name, fields.map((f) => f.name));
+  return (
+    byAlias?.name ??
+    closest(
+      name,
+      fields.map((f) => f.name),
+    )
+  );
 }
 
 /** Reports every field of `obj` that is not in `fields`, suggesting the closest known one. */
@@ -179,7 +186,9 @@ function ipv4Problem(host: string): string | undefined {
 /** Why one DNS label is not an RFC 1123 label, or `undefined`. */
 function labelProblem(label: string, host: string): string | undefined {
   if (label === "") {
-    return host.endsWith(".") ? `remove the trailing "." from "${host}"` : `"${host}" has an empty label ("..", or a leading "."); remove the extra "."`;
+    return host.endsWith(".")
+      ? `remove the trailing "." from "${host}"`
+      : `"${host}" has an empty label ("..", or a leading "."); remove the extra "."`;
   }
   if (label.length > 63) return `label "${label.slice(0, 20)}…" is ${label.length} characters long; each dot-separated label may have at most 63`;
   const bad = /[^a-z0-9-]/.exec(label)?.[0];
@@ -595,7 +604,10 @@ function checkTls(ep: Record<string, unknown>, path: string, out: Problem[]): vo
   const certs = cert === undefined ? undefined : parseCertificates(cert, "clientCert", `${path}.clientCert`, out);
   const keyObject = key === undefined ? undefined : parsePrivateKey(key, `${path}.clientKey`, out);
   if (cert !== undefined && key === undefined) {
-    out.push({ path: `${path}.clientKey`, message: "is missing while clientCert is set; add the client certificate's private key, or remove clientCert" });
+    out.push({
+      path: `${path}.clientKey`,
+      message: "is missing while clientCert is set; add the client certificate's private key, or remove clientCert",
+    });
   }
   if (key !== undefined && cert === undefined) {
     out.push({ path: `${path}.clientCert`, message: "is missing while clientKey is set; add the client certificate, or remove clientKey" });
@@ -614,7 +626,10 @@ function checkCredential(value: unknown, field: "username" | "password", path: s
   } else if (value === "") {
     out.push({ path, message: `must not be empty; set the ${field}, or remove auth for anonymous pulls` });
   } else if (firstControl(value)) {
-    out.push({ path, message: `contains the control character ${charName(firstControl(value) as string)}; remove it (check for a trailing newline)` });
+    out.push({
+      path,
+      message: `contains the control character ${charName(firstControl(value) as string)}; remove it (check for a trailing newline)`,
+    });
   } else if (field === "username" && value.includes(":")) {
     out.push({ path, message: 'must not contain ":" (HTTP basic auth separates user and password with it); use a user name without ":"' });
   }
@@ -645,7 +660,10 @@ function checkHeader(name: string, value: unknown, path: string, out: Problem[])
   if (typeof value !== "string") {
     out.push({ path, message: `value must be a string, got ${describe(value)}` });
   } else if (firstControl(value)) {
-    out.push({ path, message: `value contains the control character ${charName(firstControl(value) as string)}; remove it (CR/LF would inject headers)` });
+    out.push({
+      path,
+      message: `value contains the control character ${charName(firstControl(value) as string)}; remove it (CR/LF would inject headers)`,
+    });
   }
 }
 
@@ -679,7 +697,10 @@ function checkHeaders(value: unknown, hasAuth: boolean, path: string, out: Probl
 function checkUrl(ep: Record<string, unknown>, path: string, out: Problem[]): string | undefined {
   const url = ep.url;
   if (typeof url !== "string") {
-    const message = url === undefined || url === null ? "is missing; set the mirror's URL, e.g. https://mirror.internal:5000" : `must be a string, got ${describe(url)}`;
+    const message =
+      url === undefined || url === null
+        ? "is missing; set the mirror's URL, e.g. https://mirror.internal:5000"
+        : `must be a string, got ${describe(url)}`;
     out.push({ path: `${path}.url`, message });
     return undefined;
   }
@@ -751,7 +772,10 @@ function checkEndpoints(value: unknown, path: string, out: Problem[]): void {
 /** Checks a mirror's upstream; returns its canonical key for duplicate detection, or `undefined` when invalid. */
 function checkUpstream(value: unknown, path: string, out: Problem[]): string | undefined {
   if (typeof value !== "string") {
-    const message = value === undefined || value === null ? `is missing; set ${UPSTREAM_EXAMPLE}, or "*"` : `must be a string such as "docker.io", got ${describe(value)}`;
+    const message =
+      value === undefined || value === null
+        ? `is missing; set ${UPSTREAM_EXAMPLE}, or "*"`
+        : `must be a string such as "docker.io", got ${describe(value)}`;
     out.push({ path, message });
     return undefined;
   }
@@ -792,7 +816,10 @@ function checkMirror(value: unknown, path: string, out: Problem[]): string | und
 export function findProblems(mirrors: unknown, path = "mirrors"): Problem[] {
   const out: Problem[] = [];
   if (!Array.isArray(mirrors)) {
-    out.push({ path, message: `must be a list of mirrors such as [{ upstream: "docker.io", endpoints: [{ url: "https://…" }] }], got ${describe(mirrors)}` });
+    out.push({
+      path,
+      message: `must be a list of mirrors such as [{ upstream: "docker.io", endpoints: [{ url: "https://…" }] }], got ${describe(mirrors)}`,
+    });
     return out;
   }
   const seen = new Map<string, number>();
@@ -802,7 +829,10 @@ export function findProblems(mirrors: unknown, path = "mirrors"): Problem[] {
     const earlier = seen.get(key);
     if (earlier !== undefined) {
       const same = key === "docker.io" ? " (docker.io, index.docker.io and registry-1.docker.io are all Docker Hub)" : "";
-      out.push({ path: `${path}[${i}].upstream`, message: `mirrors the same registry as ${path}[${earlier}]${same}; merge their endpoints into one entry` });
+      out.push({
+        path: `${path}[${i}].upstream`,
+        message: `mirrors the same registry as ${path}[${earlier}]${same}; merge their endpoints into one entry`,
+      });
     } else {
       seen.set(key, i);
     }

@@ -38,7 +38,8 @@ describe("the local host-key check script, against a real sshd", () => {
     execFileSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-f", join(dir, name)]);
     return readFileSync(join(dir, `${name}.pub`), "utf8").trim();
   };
-  const check = (p: number, pinned: string) => spawnSync("sh", ["-c", hostKeyCheckScript("n1", "127.0.0.1", p, pinned)], { encoding: "utf8", timeout: 20_000 });
+  const check = (p: number, pinned: string) =>
+    spawnSync("sh", ["-c", hostKeyCheckScript("n1", "127.0.0.1", p, pinned)], { encoding: "utf8", timeout: 20_000 });
   let served = "";
   let port = 0;
 
@@ -62,7 +63,9 @@ describe("the local host-key check script, against a real sshd", () => {
     const other = key("other", "ed25519");
     const r = check(port, other);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`the SSH host key at 127.0.0.1:${port} changed: pinned ${fingerprint(other)} (ssh-ed25519), the node presents ${fingerprint(served)}. Nothing was sent to it.`);
+    expect(r.stderr).toContain(
+      `the SSH host key at 127.0.0.1:${port} changed: pinned ${fingerprint(other)} (ssh-ed25519), the node presents ${fingerprint(served)}. Nothing was sent to it.`,
+    );
   });
 
   it("fails naming what it offers when it has no key of the pinned type", () => {

@@ -31,7 +31,8 @@ export function applyStdoutFor(inputs: Record<string, unknown>): string {
   const heredoc = /^cat > '([^']+)\.rm-new' <<'(RM_EOF_[0-9a-f_]+)'.*\n([\s\S]*?)^\2$/gm;
   for (const m of create.matchAll(heredoc)) files.set(m[1], m[3]);
   const payloads = new Map<string, string>();
-  for (const m of stdin.matchAll(/^RM-FILE (\S+)\n([\s\S]*?)^RM-END \1$/gm)) payloads.set(m[1], Buffer.from(m[2].replace(/\n/g, ""), "base64").toString("utf8"));
+  for (const m of stdin.matchAll(/^RM-FILE (\S+)\n([\s\S]*?)^RM-END \1$/gm))
+    payloads.set(m[1], Buffer.from(m[2].replace(/\n/g, ""), "base64").toString("utf8"));
   for (const m of stdin.matchAll(/^RM-XFILE (\S+) \S+ (\S+)$/gm)) files.set(m[1], payloads.get(m[2]) ?? "");
   const main = /^RM-META main (\S+)$/m.exec(stdin);
   const mainSha = /^RM-META mainsha (\S+)$/m.exec(stdin);
@@ -45,7 +46,10 @@ export function applyStdoutFor(inputs: Record<string, unknown>): string {
 }
 
 /** Installs mocks; command resources get `stdout` from `stdoutFor(name)`. */
-export function installMocks(preview: boolean, stdoutFor: (name: string, inputs: Record<string, unknown>) => string | undefined = () => undefined): Recorded[] {
+export function installMocks(
+  preview: boolean,
+  stdoutFor: (name: string, inputs: Record<string, unknown>) => string | undefined = () => undefined,
+): Recorded[] {
   const recorded: Recorded[] = [];
   pulumi.runtime.setMocks(
     {

@@ -8,7 +8,9 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import { HOST_KEY, READ_STDOUT_CONTAINERD, applyStdoutFor, installMocks, settle, unwrapSecret, valueOf } from "./mocks";
 
-const recorded = installMocks(false, (name, inputs) => (name.endsWith("-read") ? READ_STDOUT_CONTAINERD : name.endsWith("-apply") ? applyStdoutFor(inputs) : undefined));
+const recorded = installMocks(false, (name, inputs) =>
+  name.endsWith("-read") ? READ_STDOUT_CONTAINERD : name.endsWith("-apply") ? applyStdoutFor(inputs) : undefined,
+);
 // Imported after the mocks are installed.
 import * as rm from "../../src";
 import { hostKeyProblems } from "../../src/component/host-key";
@@ -30,7 +32,14 @@ describe("resource graph", () => {
       mirrors: [
         {
           upstream: "docker.io",
-          endpoints: [{ url: "https://mirror.internal:5000", auth: { username: "puller", password: pulumi.secret("hunter2-secret") }, clientCert: readFileSync(join(__dirname, "..", "spec", "fixtures", "client.pem"), "utf8"), clientKey: pulumi.secret(KEY) }],
+          endpoints: [
+            {
+              url: "https://mirror.internal:5000",
+              auth: { username: "puller", password: pulumi.secret("hunter2-secret") },
+              clientCert: readFileSync(join(__dirname, "..", "spec", "fixtures", "client.pem"), "utf8"),
+              clientKey: pulumi.secret(KEY),
+            },
+          ],
         },
         { upstream: "gcr.io", endpoints: [{ url: "http://10.0.0.5:5000" }] },
       ],
@@ -45,12 +54,12 @@ describe("resource graph", () => {
 
   it("registers the component and a read and an apply command per node, named after the component and node", () => {
     expect(recorded.filter((r) => r.type === "registry-mirrors:index:RegistryMirrors").map((r) => r.name)).toEqual(["mirrors"]);
-    expect(recorded.filter((r) => r.type === "command:remote:Command").map((r) => r.name).sort()).toEqual([
-      "mirrors-node-1-apply",
-      "mirrors-node-1-read",
-      "mirrors-node-2-apply",
-      "mirrors-node-2-read",
-    ]);
+    expect(
+      recorded
+        .filter((r) => r.type === "command:remote:Command")
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["mirrors-node-1-apply", "mirrors-node-1-read", "mirrors-node-2-apply", "mirrors-node-2-read"]);
   });
 
   it("registers a local main-config marker per node: no connection, updated when the planned main config changes", () => {
@@ -107,8 +116,14 @@ describe("resource graph", () => {
   });
 
   it("names the instance that owns the files in the apply and in its delete: project/stack/name and its URN's hash", async () => {
-    const hash = createHash("sha256").update((await valueOf(component.urn))!).digest("hex").slice(0, 8);
-    for (const script of [String(unwrapSecret(commandInputs("mirrors-node-1-apply").create)[0]), String(commandInputs("mirrors-node-1-apply").delete)]) {
+    const hash = createHash("sha256")
+      .update((await valueOf(component.urn))!)
+      .digest("hex")
+      .slice(0, 8);
+    for (const script of [
+      String(unwrapSecret(commandInputs("mirrors-node-1-apply").create)[0]),
+      String(commandInputs("mirrors-node-1-apply").delete),
+    ]) {
       expect(script).toContain(`OWNER='project/stack/mirrors#${hash}'`);
       expect(script).toContain("PEERS='project/stack/'");
     }
@@ -116,7 +131,12 @@ describe("resource graph", () => {
 
   it("reports per node", async () => {
     const reports = await valueOf(component.reports);
-    expect(reports!["node-1"]).toMatchObject({ node: "node-1", runtime: { kind: "containerd", version: "1.6.20" }, action: "none", verification: "ok" });
+    expect(reports!["node-1"]).toMatchObject({
+      node: "node-1",
+      runtime: { kind: "containerd", version: "1.6.20" },
+      action: "none",
+      verification: "ok",
+    });
   });
 });
 
@@ -134,7 +154,9 @@ describe("SSH host keys", () => {
 
   it("a node without a pinned host key is refused before anything is registered, with how to get the key", () => {
     const before = recorded.length;
-    const problems = problemsOf(() => new rm.RegistryMirrors("nokey", { mirrors, nodes: [{ name: "n1", connection: { host: "10.0.1.11", port: 2222, privateKey: "KEY" } }] }));
+    const problems = problemsOf(
+      () => new rm.RegistryMirrors("nokey", { mirrors, nodes: [{ name: "n1", connection: { host: "10.0.1.11", port: 2222, privateKey: "KEY" } }] }),
+    );
     expect(problems.map((p) => p.path)).toEqual(["nodes[0].connection.hostKey"]);
     expect(problems[0].message).toContain("ssh-keyscan -t ed25519 -p 2222 10.0.1.11");
     expect(problems[0].message).toContain("nodes[0].insecureIgnoreHostKey: true");
@@ -142,32 +164,45 @@ describe("SSH host keys", () => {
   });
 
   it("so is a bastion without one, and a key that is not a public key line", () => {
-    const problems = problemsOf(() =>
-      new rm.RegistryMirrors("badkeys", {
-        mirrors,
-        nodes: [
-          { name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: HOST_KEY, proxy: { host: "bastion", privateKey: "KEY" } } },
-          { name: "n2", connection: { host: "10.0.1.12", privateKey: "KEY", hostKey: "SHA256:iyGWWU+MDiYSsAO7kKYAeEMylyVIASz+tfry91OwSsM" } },
-        ],
-      }),
+    const problems = problemsOf(
+      () =>
+        new rm.RegistryMirrors("badkeys", {
+          mirrors,
+          nodes: [
+            { name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: HOST_KEY, proxy: { host: "bastion", privateKey: "KEY" } } },
+            { name: "n2", connection: { host: "10.0.1.12", privateKey: "KEY", hostKey: "SHA256:iyGWWU+MDiYSsAO7kKYAeEMylyVIASz+tfry91OwSsM" } },
+          ],
+        }),
     );
     expect(problems.map((p) => p.path)).toEqual(["nodes[0].connection.proxy.hostKey", "nodes[1].connection.hostKey"]);
-    expect(problems[0].message).toContain("the bastion of node \"n1\"");
+    expect(problems[0].message).toContain('the bastion of node "n1"');
     expect(problems[1].message).toContain("must be an SSH public key line");
   });
 
   it("insecureIgnoreHostKey: true connects unchecked, warns, and says so in the report; with a key as well it is refused", async () => {
-    const component = new rm.RegistryMirrors("insecure", { mirrors, nodes: [{ name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY" }, insecureIgnoreHostKey: true, runtime: "containerd" }] });
+    const component = new rm.RegistryMirrors("insecure", {
+      mirrors,
+      nodes: [{ name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY" }, insecureIgnoreHostKey: true, runtime: "containerd" }],
+    });
     const reports = await valueOf(component.reports);
     expect(reports!.n1.hostKey).toBe("not checked");
     expect(reports!.n1.warnings[0]).toContain("insecureIgnoreHostKey");
     expect(recorded.some((r) => r.name === "insecure-n1-host-key")).toBe(false);
-    const problems = problemsOf(() => new rm.RegistryMirrors("both", { mirrors, nodes: [{ name: "n1", connection: { host: "h", privateKey: "K", hostKey: HOST_KEY }, insecureIgnoreHostKey: true }] }));
+    const problems = problemsOf(
+      () =>
+        new rm.RegistryMirrors("both", {
+          mirrors,
+          nodes: [{ name: "n1", connection: { host: "h", privateKey: "K", hostKey: HOST_KEY }, insecureIgnoreHostKey: true }],
+        }),
+    );
     expect(problems.map((p) => p.path)).toEqual(["nodes[0].connection.hostKey"]);
   });
 
   it("a host key from another resource (an Output) works, and is checked like a plain one once it resolves", async () => {
-    const good = new rm.RegistryMirrors("outkey", { mirrors, nodes: [{ name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: pulumi.output(HOST_KEY) }, runtime: "containerd" }] });
+    const good = new rm.RegistryMirrors("outkey", {
+      mirrors,
+      nodes: [{ name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: pulumi.output(HOST_KEY) }, runtime: "containerd" }],
+    });
     expect((await valueOf(good.reports))!.n1.hostKey).toBe("pinned");
     // What the connection Output's check throws (before any command can run) when the key resolves to nothing:
     expect(hostKeyProblems("nodes[0]", "n1", false, { host: "10.0.1.11", hostKey: "" }).map((p) => p.path)).toEqual(["nodes[0].connection.hostKey"]);
@@ -187,14 +222,21 @@ describe("when a node is read again", () => {
   /** The read trigger of a one-node component, by the component's arguments. */
   async function readTrigger(name: string, mirrors: rm.Mirror[], node: Partial<rm.MirrorNodeArgs> = {}, legacy?: rm.LegacyMode): Promise<string> {
     // A node of its own each: two components of one program writing one node's path differently are refused.
-    new rm.RegistryMirrors(name, { mirrors, nodes: [{ name: "n", connection: connection(3000 + Number(name.slice(1))), runtime: "containerd", ...node }], legacy });
+    new rm.RegistryMirrors(name, {
+      mirrors,
+      nodes: [{ name: "n", connection: connection(3000 + Number(name.slice(1))), runtime: "containerd", ...node }],
+      legacy,
+    });
     await settle();
     const read = recorded.find((r) => r.name === `${name}-n-read`)!;
     const [triggers] = unwrapSecret(read.inputs.triggers);
     return JSON.stringify(triggers);
   }
   const one: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.5:5000" }] }];
-  const two: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.6:5000" }] }, { upstream: "quay.io", endpoints: [{ url: "http://10.0.0.6:5000" }] }];
+  const two: rm.Mirror[] = [
+    { upstream: "docker.io", endpoints: [{ url: "http://10.0.0.6:5000" }] },
+    { upstream: "quay.io", endpoints: [{ url: "http://10.0.0.6:5000" }] },
+  ];
 
   it("not for a change of hosts.toml files only (containerd; CRI-O): the apply plans from the last read", async () => {
     expect(await readTrigger("k1", one)).toBe(await readTrigger("k2", two));
@@ -229,9 +271,13 @@ describe("restart rollout", () => {
 describe("argument checks before anything is created", () => {
   it("invalid plain mirrors throw at once, before any resource is registered", () => {
     const before = recorded.length;
-    expect(() => new rm.RegistryMirrors("badmirrors", { mirrors: [{ upstream: "https://docker.io", endpoints: [] }], nodes: [{ name: "n1", connection: connection(9) }] })).toThrow(
-      rm.RegistryMirrorsError,
-    );
+    expect(
+      () =>
+        new rm.RegistryMirrors("badmirrors", {
+          mirrors: [{ upstream: "https://docker.io", endpoints: [] }],
+          nodes: [{ name: "n1", connection: connection(9) }],
+        }),
+    ).toThrow(rm.RegistryMirrorsError);
     expect(recorded.slice(before).filter((r) => r.name.startsWith("badmirrors"))).toEqual([]);
   });
 
@@ -278,6 +324,13 @@ describe("argument checks before anything is created", () => {
       error = e as rm.RegistryMirrorsError;
     }
     expect(error).toBeInstanceOf(rm.RegistryMirrorsError);
-    expect(error!.problems).toEqual([{ path: "nodes[3]", message: expect.stringContaining("/etc/containerd/certs.d/docker.io/hosts.toml on 10.0.0.1:22 is also written, with other content, by the component project/stack/base of this program") }]);
+    expect(error!.problems).toEqual([
+      {
+        path: "nodes[3]",
+        message: expect.stringContaining(
+          "/etc/containerd/certs.d/docker.io/hosts.toml on 10.0.0.1:22 is also written, with other content, by the component project/stack/base of this program",
+        ),
+      },
+    ]);
   });
 });

@@ -66,6 +66,10 @@ function toArgs(spec: StackSpec): RegistryMirrorsArgs {
   return {
     ...spec.extra,
     mirrors: spec.mirrors,
-    nodes: spec.nodes.map((n) => ({ ...n, runtime: n.runtime as NodeRuntime | undefined, connection: { ...n.connection, privateKey: pulumi.secret(n.connection.privateKey) } })),
+    nodes: spec.nodes.map((n) => ({
+      ...n,
+      runtime: n.runtime as NodeRuntime | undefined,
+      connection: { ...n.connection, privateKey: pulumi.secret(n.connection.privateKey) },
+    })),
   };
 }

@@ -93,13 +93,15 @@ export class CommandDriver {
     );
     const result = program();
     let value: unknown;
-    const outputs = (pulumi.Output.isInstance(result) ? (result as unknown as { promise(): Promise<unknown> }).promise() : Promise.resolve(result)).then(
+    const outputs = (
+      pulumi.Output.isInstance(result) ? (result as unknown as { promise(): Promise<unknown> }).promise() : Promise.resolve(result)
+    ).then(
       (v) => void (value = v),
       (e: Error) => void errors.push(e),
     );
     // Done when the outputs settled and no registration is running, none having started for a while.
     const quiet = (async () => {
-      for (let settled = -1; settled !== pending.length; ) {
+      for (let settled = -1; settled !== pending.length;) {
         settled = pending.length;
         await Promise.allSettled(pending);
         await new Promise((r) => setTimeout(r, 300));
@@ -156,9 +158,10 @@ export class CommandDriver {
     let stdout = "";
     let stderr = "";
     if (script) {
-      const run = type === "command:local:Command"
-        ? await this.execLocal(name, operation, script)
-        : await this.exec(name, operation, inputs.connection as Connection, script, (inputs.stdin as string | undefined) ?? "");
+      const run =
+        type === "command:local:Command"
+          ? await this.execLocal(name, operation, script)
+          : await this.exec(name, operation, inputs.connection as Connection, script, (inputs.stdin as string | undefined) ?? "");
       stdout = run.stdout;
       stderr = run.stderr;
     }
@@ -184,7 +187,9 @@ export class CommandDriver {
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));
       child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${resource}: ${operation} failed (exit ${code}): ${stderr}`))));
+      child.on("close", (code) =>
+        code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${resource}: ${operation} failed (exit ${code}): ${stderr}`)),
+      );
     });
   }
 
@@ -198,10 +203,26 @@ export class CommandDriver {
     const knownHosts = join(dir, "known_hosts");
     writeFileSync(knownHosts, conn.hostKey ? `[${conn.host}]:${port} ${conn.hostKey}\n` : "");
     const args = [
-      "-T", "-i", key, "-p", String(port),
-      "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${knownHosts}`,
-      "-o", `StrictHostKeyChecking=${conn.hostKey ? "yes" : "no"}`, "-o", `ConnectTimeout=${conn.perDialTimeout ?? 15}`,
-      "-o", "LogLevel=ERROR", `${conn.user ?? "root"}@${conn.host}`, "--", script,
+      "-T",
+      "-i",
+      key,
+      "-p",
+      String(port),
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      `UserKnownHostsFile=${knownHosts}`,
+      "-o",
+      `StrictHostKeyChecking=${conn.hostKey ? "yes" : "no"}`,
+      "-o",
+      `ConnectTimeout=${conn.perDialTimeout ?? 15}`,
+      "-o",
+      "LogLevel=ERROR",
+      `${conn.user ?? "root"}@${conn.host}`,
+      "--",
+      script,
     ];
     return new Promise((resolve, reject) => {
       const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -220,7 +241,10 @@ export class CommandDriver {
         this.executions.push(execution);
         if (code === 0) resolve(execution);
         // The provider's error: the command and its combined output.
-        else reject(new Error(`${resource}: ${operation} failed (exit ${code}): running ${JSON.stringify(script.slice(0, 200))}...:\n${stdout}${stderr}`));
+        else
+          reject(
+            new Error(`${resource}: ${operation} failed (exit ${code}): running ${JSON.stringify(script.slice(0, 200))}...:\n${stdout}${stderr}`),
+          );
       });
     });
   }

@@ -7,7 +7,12 @@ import type { DriverHooks, Execution } from "./engine";
 /** A RegistryMirrors stack as plain data (the private key is made secret in the child). */
 export interface StackSpec {
   mirrors: Mirror[];
-  nodes: { name: string; runtime?: string; sudo?: boolean; connection: { host: string; port: number; user: string; privateKey: string; hostKey?: string; dialErrorLimit?: number; perDialTimeout?: number } }[];
+  nodes: {
+    name: string;
+    runtime?: string;
+    sudo?: boolean;
+    connection: { host: string; port: number; user: string; privateKey: string; hostKey?: string; dialErrorLimit?: number; perDialTimeout?: number };
+  }[];
   extra?: Record<string, unknown>;
 }
 
@@ -41,7 +46,10 @@ export class ForkedDriver {
   }
 
   private run(request: ChildRequest): Promise<ChildReply> {
-    const child = fork(join(__dirname, "child.ts"), [], { execArgv: ["-r", "ts-node/register/transpile-only"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(join(__dirname, "child.ts"), [], {
+      execArgv: ["-r", "ts-node/register/transpile-only"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => child.kill("SIGKILL"), 600_000);
       child.on("message", async (raw) => {

@@ -13,14 +13,19 @@ import { labNodeConfig, ProgramStack, requireTools, toolVersions, type RunResult
 
 jest.setTimeout(600_000);
 
-
 const FIRST = ["node1", "node2", "node3", "node4"];
 const CONTAINERD = ["node1", "node2", "node4", "node5"];
 const CONFIG_TOML = "/etc/containerd/config.toml";
 const CRIO_DROP_IN = "/etc/containers/registries.conf.d/99-registry-mirrors-docker.io.conf";
 const hostsToml = (upstream: string) => `/etc/containerd/certs.d/${upstream}/hosts.toml`;
 
-interface Report { node: string; runtime: { kind: string; version?: string }; written: string[]; action: string; verification: string }
+interface Report {
+  node: string;
+  runtime: { kind: string; version?: string };
+  written: string[];
+  action: string;
+  verification: string;
+}
 
 describe("the root program through the real pulumi CLI on lab nodes", () => {
   let lab: Lab;
@@ -42,13 +47,12 @@ describe("the root program through the real pulumi CLI on lab nodes", () => {
     process.stdout.write(`TIMING ${what}: ${r.ms} ms\n`);
     return r;
   };
-  const configure = (names: string[]) =>
-    stack.configure({ mirrors, nodes: names.map((n) => nodes[n]), ...extra }, secrets);
+  const configure = (names: string[]) => stack.configure({ mirrors, nodes: names.map((n) => nodes[n]), ...extra }, secrets);
   /** The lines of `out` that belong to resource `name` (from its header to the next resource header). */
   const section = (out: string, name: string): string => {
     const lines = out.split("\n");
     // `~ command:remote:Command: (update)` comes before `[id=…]` and `[urn=…::name]`.
-    const header = (l: string) => /^\s*[~+\-]*\s*\S+:\S+:\S+: \(/.test(l);
+    const header = (l: string) => /^\s*[~+-]*\s*\S+:\S+:\S+: \(/.test(l);
     const urn = lines.findIndex((l) => l.includes(`::${name}]`));
     if (urn < 0) return "";
     let start = urn;
@@ -86,7 +90,8 @@ describe("the root program through the real pulumi CLI on lab nodes", () => {
   }, 1_200_000); // up to 15 min waiting for another lab on this machine, then about 2 min to start
 
   afterAll(async () => {
-    if (timings.length > 0) process.stdout.write(`TIMINGS\n${timings.map(([w, ms]) => `  ${w.padEnd(58)} ${String(ms).padStart(7)} ms`).join("\n")}\n`);
+    if (timings.length > 0)
+      process.stdout.write(`TIMINGS\n${timings.map(([w, ms]) => `  ${w.padEnd(58)} ${String(ms).padStart(7)} ms`).join("\n")}\n`);
     await stack?.dispose({ keepDir: process.env.REGMIRROR_KEEP_STACK === "1" }).catch(() => undefined);
     await lab?.upstreamUp().catch(() => undefined);
     await lab?.stop();
@@ -178,7 +183,10 @@ describe("the root program through the real pulumi CLI on lab nodes", () => {
     mirrors = [mirrors[0], { upstream: "gcr.io", endpoints: [{ url: ns.url }, { url: lab.registry("mirror").url }], fallback: false }];
     await configure(FIRST);
     const r0 = restarts(FIRST);
-    const failed = timed("pulumi up after a hand edit (expected failure on node1)", await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true }));
+    const failed = timed(
+      "pulumi up after a hand edit (expected failure on node1)",
+      await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true }),
+    );
     expect(failed.out).toMatch(/node node1: step cas: \/etc\/containerd\/config.toml changed since it was read/);
     expect(lab.tryReadNodeFile("node1", CONFIG_TOML)).toBe(edited);
     expect(lab.tryReadNodeFile("node1", hostsToml("gcr.io"))).toBe(hostsBefore);
@@ -236,7 +244,10 @@ describe("the root program through the real pulumi CLI on lab nodes", () => {
     const s0 = sessions(FIRST);
     lab.failNextRestart("node5");
     await configure([...FIRST, "node5"]);
-    const r = timed("pulumi up, node5 added, restart fails (expected failure)", await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true }));
+    const r = timed(
+      "pulumi up, node5 added, restart fails (expected failure)",
+      await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true }),
+    );
     expect(r.out).toMatch(/node node5/);
     expect(r.out).toMatch(/previous files were restored/);
     expect(lab.tryReadNodeFile("node5", CONFIG_TOML)).toBe(before.node5);

@@ -18,7 +18,18 @@ it("a node that cannot take the mirrors fails naming the node and the step, once
   await stack.configure({
     mirrors: [{ upstream: "*", endpoints: [{ url: "https://mirror.internal" }] }],
     // Port 1 on the loopback: nothing listens; rendering fails before a connection would be tried.
-    nodes: [{ name: "edge-7", host: "127.0.0.1", port: 1, privateKey: "unused", runtime: "cri-o", insecureIgnoreHostKey: true, dialErrorLimit: 1, perDialTimeout: 2 }],
+    nodes: [
+      {
+        name: "edge-7",
+        host: "127.0.0.1",
+        port: 1,
+        privateKey: "unused",
+        runtime: "cri-o",
+        insecureIgnoreHostKey: true,
+        dialErrorLimit: 1,
+        perDialTimeout: 2,
+      },
+    ],
   });
   const r = await stack.run(["preview"], { expectFailure: true });
   const line = "registry-mirrors: node edge-7: step render: cannot configure CRI-O/containers";

@@ -22,7 +22,13 @@ describe("examples/ssh-nodes through the real pulumi CLI", () => {
     requireTools();
     lab = await startLab({ nodes: 3, waitForOtherLabMs: 900_000 });
     const d = lab.describe();
-    machines = d.nodes.map((n) => ({ name: n.name, host: n.host, port: n.port, hostKey: n.hostKey, runtime: n.runtime === "crio" ? "cri-o" : "containerd" }));
+    machines = d.nodes.map((n) => ({
+      name: n.name,
+      host: n.host,
+      port: n.port,
+      hostKey: n.hostKey,
+      runtime: n.runtime === "crio" ? "cri-o" : "containerd",
+    }));
     before = lab.tryReadNodeFile("node2", "/etc/containerd/config.toml");
     stack = new ProgramStack(`example${process.pid}`, { projectDir: path.join(ROOT, "examples/ssh-nodes") });
     await stack.init();

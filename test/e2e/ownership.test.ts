@@ -29,7 +29,12 @@ describe("two stacks, one node", () => {
     return s;
   };
   const configure = (s: ProgramStack, mirrors: { upstream: string; url: string }[], extra: Record<string, unknown> = {}) =>
-    s.configure({ mirrors: mirrors.map((m) => ({ upstream: m.upstream, endpoints: [{ url: m.url }] })), nodes: [node], healthTimeoutSeconds: 10, ...extra });
+    s.configure({
+      mirrors: mirrors.map((m) => ({ upstream: m.upstream, endpoints: [{ url: m.url }] })),
+      nodes: [node],
+      healthTimeoutSeconds: 10,
+      ...extra,
+    });
   const up = (s: ProgramStack, opts: { expectFailure?: boolean } = {}) => s.run(["up", "--yes", "--skip-preview"], opts);
   const destroy = (s: ProgramStack) => s.run(["destroy", "--yes", "--skip-preview"]);
   const id = (s: ProgramStack, name = "mirrors") => `${s.name}/${s.stack}/${name}`;
@@ -60,7 +65,10 @@ describe("two stacks, one node", () => {
 
   const mirror = () => lab.registry("mirror").url;
   const baseMirrors = () => [{ upstream: "docker.io", url: mirror() }];
-  const teamMirrors = () => [{ upstream: "gcr.io", url: `${mirror()}/v2/gcr` }, { upstream: "quay.io", url: `${mirror()}/v2/quay` }];
+  const teamMirrors = () => [
+    { upstream: "gcr.io", url: `${mirror()}/v2/gcr` },
+    { upstream: "quay.io", url: `${mirror()}/v2/quay` },
+  ];
 
   test.each([
     ["the first stack is destroyed first", false],
@@ -77,7 +85,11 @@ describe("two stacks, one node", () => {
     expect(configured).toContain("config_path");
     // The hand-written quay.io file is backed up, and the team stack's report names the backup.
     const reports = await team.reports<Record<string, { warnings: string[] }>>();
-    expect(reports[NODE].warnings.join("\n")).toMatch(new RegExp(`${hostsToml("quay.io")} was not written by registry-mirrors: it is replaced, and the original, kept as ${STATE}/backup/\\w+, is put back`));
+    expect(reports[NODE].warnings.join("\n")).toMatch(
+      new RegExp(
+        `${hostsToml("quay.io")} was not written by registry-mirrors: it is replaced, and the original, kept as ${STATE}/backup/\\w+, is put back`,
+      ),
+    );
 
     const [first, last] = teamFirst ? [team, base] : [base, team];
     await destroy(first);
@@ -100,7 +112,10 @@ describe("two stacks, one node", () => {
 
   test("a third stack configuring an upstream another stack owns fails naming the owner; nothing on the node changes", async () => {
     const other = await stack("other");
-    await configure(other, [{ upstream: "docker.io", url: "https://elsewhere.internal" }, { upstream: "ghcr.io", url: mirror() }]);
+    await configure(other, [
+      { upstream: "docker.io", url: "https://elsewhere.internal" },
+      { upstream: "ghcr.io", url: mirror() },
+    ]);
     const before = await files();
     const r = await up(other, { expectFailure: true });
     expect(r.out).toContain(`step ownership`);
@@ -118,7 +133,13 @@ describe("two stacks, one node", () => {
     await destroy(other);
     expect(lab.nodeFileExists(NODE, hostsToml("docker.io"))).toBe(false); // the last owner left
     await up(base); // nothing in base's inputs changed: the node is not touched again
-    await base.run(["up", "--yes", "--skip-preview", "--replace", `urn:pulumi:${base.stack}::${base.name}::registry-mirrors:index:RegistryMirrors$command:remote:Command::mirrors-${NODE}-apply`]);
+    await base.run([
+      "up",
+      "--yes",
+      "--skip-preview",
+      "--replace",
+      `urn:pulumi:${base.stack}::${base.name}::registry-mirrors:index:RegistryMirrors$command:remote:Command::mirrors-${NODE}-apply`,
+    ]);
     expect(lab.readNodeFile(NODE, hostsToml("docker.io"))).toContain(mirror());
   });
 

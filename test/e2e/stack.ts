@@ -54,7 +54,8 @@ export function pulumiEnv(backendDir: string, passphrase: string): NodeJS.Proces
 
 /** The versions of the CLI, the language host and the command provider that the engine runs here. */
 export function toolVersions(): Record<string, string> {
-  const run = (file: string, args: string[]) => execFileSync(file, args, { env: { ...process.env, PULUMI_HOME, PULUMI_SKIP_UPDATE_CHECK: "1" }, encoding: "utf8" }).trim();
+  const run = (file: string, args: string[]) =>
+    execFileSync(file, args, { env: { ...process.env, PULUMI_HOME, PULUMI_SKIP_UPDATE_CHECK: "1" }, encoding: "utf8" }).trim();
   const plugins = JSON.parse(run(PULUMI, ["plugin", "ls", "--json"])) as { name: string; kind: string; version: string }[];
   const command = plugins.find((p) => p.name === "command" && p.kind === "resource");
   return {
@@ -103,7 +104,10 @@ export class ProgramStack {
   readonly name: string;
 
   /** `projectDir`: the directory of the Pulumi.yaml to run (default: the repository root, i.e. program/). */
-  constructor(readonly stack: string, opts: { dir?: string; projectDir?: string } = {}) {
+  constructor(
+    readonly stack: string,
+    opts: { dir?: string; projectDir?: string } = {},
+  ) {
     this.dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "regmirror-stack-"));
     this.project = path.join(this.dir, "project");
     fs.mkdirSync(this.project, { recursive: true });
@@ -112,7 +116,10 @@ export class ProgramStack {
     const yaml = fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8");
     this.name = yaml.match(/^name:\s*(\S+)\s*$/m)?.[1] ?? "registry-mirrors";
     const main = path.join(projectDir, yaml.match(/^main:\s*(\S+)\s*$/m)?.[1] ?? ".") + "/";
-    fs.writeFileSync(path.join(this.project, "Pulumi.yaml"), /^main:/m.test(yaml) ? yaml.replace(/^main:.*$/m, `main: ${main}`) : `${yaml.trimEnd()}\nmain: ${main}\n`);
+    fs.writeFileSync(
+      path.join(this.project, "Pulumi.yaml"),
+      /^main:/m.test(yaml) ? yaml.replace(/^main:.*$/m, `main: ${main}`) : `${yaml.trimEnd()}\nmain: ${main}\n`,
+    );
     this.env = pulumiEnv(path.join(this.dir, "state"), "e2e-passphrase");
   }
 
@@ -157,7 +164,11 @@ export class ProgramStack {
    * as a user would.
    */
   async configure(plain: ProgramConfig, secrets: Record<string, string> = {}): Promise<void> {
-    const config = Object.fromEntries(Object.entries(plain).filter(([, v]) => v !== undefined).map(([k, v]) => [`${this.name}:${k}`, v]));
+    const config = Object.fromEntries(
+      Object.entries(plain)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [`${this.name}:${k}`, v]),
+    );
     fs.writeFileSync(this.configFile, JSON.stringify({ ...(this.salt ? { encryptionsalt: this.salt } : {}), config }, null, 2) + "\n");
     for (const [key, value] of Object.entries(secrets)) {
       await this.run(["config", "set", "--secret", "--path", `${this.name}:${key}`, "--", value]);

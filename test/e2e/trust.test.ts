@@ -16,7 +16,11 @@ import { labNodeConfig, ProgramStack, requireTools } from "./stack";
 
 jest.setTimeout(600_000);
 
-interface Report { hostKey: string; warnings: string[]; verification: string }
+interface Report {
+  hostKey: string;
+  warnings: string[];
+  verification: string;
+}
 
 /**
  * Samples, until stopped, the command line of every process on the machine (what any user's `ps` shows) and the
@@ -32,7 +36,10 @@ class ProcSampler {
   private running = true;
   private readonly loop: Promise<void>;
 
-  constructor(private readonly secrets: string[], private readonly nodeSshdPids: number[]) {
+  constructor(
+    private readonly secrets: string[],
+    private readonly nodeSshdPids: number[],
+  ) {
     this.loop = this.run();
   }
 
@@ -87,7 +94,13 @@ describe("SSH trust through the real pulumi CLI", () => {
 
   beforeAll(async () => {
     requireTools();
-    lab = await startLab({ nodes: [{ name: "node1", runtime: "containerd" }, { name: "node2", runtime: "containerd" }], waitForOtherLabMs: 900_000 });
+    lab = await startLab({
+      nodes: [
+        { name: "node1", runtime: "containerd" },
+        { name: "node2", runtime: "containerd" },
+      ],
+      waitForOtherLabMs: 900_000,
+    });
     const d = lab.describe();
     node1 = labNodeConfig(d.nodes[0]);
     node2 = labNodeConfig(d.nodes[1]);
@@ -109,7 +122,7 @@ describe("SSH trust through the real pulumi CLI", () => {
     await stack.configure({ mirrors, nodes: [node1, unpinned] });
     const s0 = sessions();
     const r = await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true });
-    expect(r.out).toContain("registry-mirrors:nodes[1].hostKey: is required: pin the SSH host key of node \"node2\"");
+    expect(r.out).toContain('registry-mirrors:nodes[1].hostKey: is required: pin the SSH host key of node "node2"');
     expect(r.out).toContain(`ssh-keyscan -t ed25519 -p ${lab.node("node2").port} 127.0.0.1`);
     expect(r.out).toContain("nodes[1].insecureIgnoreHostKey: true");
     expect(sessions()).toEqual(s0);
@@ -136,7 +149,10 @@ describe("SSH trust through the real pulumi CLI", () => {
     mirrors = [...mirrors, { upstream: "quay.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username } }] }];
     secrets["mirrors[1].endpoints[0].auth.password"] = auth.password!;
     await stack.configure({ mirrors, nodes: [node1, node2] }, secrets);
-    const sampler = new ProcSampler([auth.password!, Buffer.from(`${auth.username}:${auth.password}`).toString("base64")], lab.describe().nodes.map((n) => n.sshdPid));
+    const sampler = new ProcSampler(
+      [auth.password!, Buffer.from(`${auth.username}:${auth.password}`).toString("base64")],
+      lab.describe().nodes.map((n) => n.sshdPid),
+    );
     try {
       await stack.run(["up", "--yes", "--skip-preview"]);
     } finally {
@@ -146,21 +162,46 @@ describe("SSH trust through the real pulumi CLI", () => {
     expect(sampler.sawAgent).toBe(true); // the sampling overlapped the node agent's run
     expect(sampler.sawNodeEnv).toBe(true); // and read the environment of processes on the nodes
     expect(sampler.hits).toEqual([]);
-    expect(lab.tryReadNodeFile("node1", "/etc/containerd/certs.d/quay.io/hosts.toml")).toContain(Buffer.from(`${auth.username}:${auth.password}`).toString("base64"));
-    const modes = await lab.nsExecOk("node1", "stat -c '%a %n' /var/lib/registry-mirrors /var/lib/registry-mirrors/backup /var/lib/registry-mirrors/manifest /etc/containerd/certs.d/quay.io/hosts.toml");
+    expect(lab.tryReadNodeFile("node1", "/etc/containerd/certs.d/quay.io/hosts.toml")).toContain(
+      Buffer.from(`${auth.username}:${auth.password}`).toString("base64"),
+    );
+    const modes = await lab.nsExecOk(
+      "node1",
+      "stat -c '%a %n' /var/lib/registry-mirrors /var/lib/registry-mirrors/backup /var/lib/registry-mirrors/manifest /etc/containerd/certs.d/quay.io/hosts.toml",
+    );
     expect(modes.trim().split("\n")).toEqual([
       "700 /var/lib/registry-mirrors",
       "700 /var/lib/registry-mirrors/backup",
       "600 /var/lib/registry-mirrors/manifest",
       "600 /etc/containerd/certs.d/quay.io/hosts.toml",
     ]);
-    expect((await lab.nsExecOk("node1", "ls /var/lib/registry-mirrors")).trim().split("\n").filter((f) => f.startsWith("run."))).toEqual([]);
+    expect(
+      (await lab.nsExecOk("node1", "ls /var/lib/registry-mirrors"))
+        .trim()
+        .split("\n")
+        .filter((f) => f.startsWith("run.")),
+    ).toEqual([]);
   });
 
   test("an impostor at a node's address (another host key, the same authorized key) gets no session: the run fails with both fingerprints", async () => {
     // Control: the impostor would let our key in — only the host key stands between it and the credentials.
-    execFileSync("ssh", ["-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-      "-i", lab.describe().privateKeyPath, "-p", String(impostor.port), "root@127.0.0.1", "true"]);
+    execFileSync("ssh", [
+      "-T",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "LogLevel=ERROR",
+      "-i",
+      lab.describe().privateKeyPath,
+      "-p",
+      String(impostor.port),
+      "root@127.0.0.1",
+      "true",
+    ]);
     expect(impostor.count(/Accepted publickey/)).toBe(1);
     const accepted = impostor.count(/Accepted publickey/);
     const started = impostor.count(/Starting session/);

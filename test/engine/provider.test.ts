@@ -20,7 +20,11 @@ import { COMMAND_PLUGIN, LANGUAGE_HOST, PULUMI, pulumiEnv, requireTools, toolVer
 jest.setTimeout(180_000);
 
 const ROOT = path.resolve(__dirname, "../..");
-interface Run { code: number; out: string; ms: number }
+interface Run {
+  code: number;
+  out: string;
+  ms: number;
+}
 
 const PROGRAM = `
 const pulumi = require("@pulumi/pulumi");
@@ -85,7 +89,10 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
     const user = os.userInfo().username;
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(tmp, "id_ed25519")]);
     // PULUMI_COMMAND_* and GOOD_* accepted, anything else rejected (silently, by OpenSSH)
-    await sshd.start({ authorizedKeys: fs.readFileSync(path.join(tmp, "id_ed25519.pub"), "utf8"), extraConfig: ["AcceptEnv PULUMI_COMMAND_* GOOD_*"] });
+    await sshd.start({
+      authorizedKeys: fs.readFileSync(path.join(tmp, "id_ed25519.pub"), "utf8"),
+      extraConfig: ["AcceptEnv PULUMI_COMMAND_* GOOD_*"],
+    });
     const port = sshd.port;
 
     prog = path.join(tmp, "prog");
@@ -113,18 +120,21 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
   });
 
   test("the plugin answers GetPluginInfo with version 1.2.1", async () => {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // The SDK's generated gRPC stubs have no typings: loaded untyped.
+    /* eslint-disable @typescript-eslint/no-require-imports */
     const grpc = require("@grpc/grpc-js");
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const provrpc = require("@pulumi/pulumi/proto/provider_grpc_pb");
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const emptyproto = require("google-protobuf/google/protobuf/empty_pb");
+    /* eslint-enable @typescript-eslint/no-require-imports */
     const p = spawn(COMMAND_PLUGIN, [], { stdio: ["ignore", "pipe", "inherit"] });
     try {
       const port = await new Promise<string>((resolve) => p.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim())));
       const client = new provrpc.ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
       const version = await new Promise<string>((resolve, reject) =>
-        client.getPluginInfo(new emptyproto.Empty(), (err: Error | null, r: { getVersion(): string }) => (err ? reject(err) : resolve(r.getVersion()))));
+        client.getPluginInfo(new emptyproto.Empty(), (err: Error | null, r: { getVersion(): string }) =>
+          err ? reject(err) : resolve(r.getVersion()),
+        ),
+      );
       client.close();
       expect(version).toBe("1.2.1");
     } finally {
@@ -165,7 +175,9 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
     const before = accepted();
     const r = await pulumi(["preview", "--diff"]);
     expect(r.out).toMatch(/~ command:remote:Command: \(update\)/);
-    expect(r.out).toContain(`~ create: "echo create-1 >> ${journal}; cat > ${tmp}/stdin-copy; echo out-1" => "echo create-2 >> ${journal}; echo out-2"`);
+    expect(r.out).toContain(
+      `~ create: "echo create-1 >> ${journal}; cat > ${tmp}/stdin-copy; echo out-1" => "echo create-2 >> ${journal}; echo out-2"`,
+    );
     expect(accepted()).toBe(before);
     expect(journalLines()).toEqual(["create-1"]);
   });

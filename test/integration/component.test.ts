@@ -32,7 +32,15 @@ function nodeArgs(name: string, extra: Partial<NodeSpec> = {}): NodeSpec {
   const d = lab.node(name);
   return {
     name,
-    connection: { host: d.host, port: d.port, user: d.user, privateKey: readFileSync(d.privateKeyPath, "utf8"), hostKey: d.hostKey, dialErrorLimit: 1, perDialTimeout: 5 },
+    connection: {
+      host: d.host,
+      port: d.port,
+      user: d.user,
+      privateKey: readFileSync(d.privateKeyPath, "utf8"),
+      hostKey: d.hostKey,
+      dialErrorLimit: 1,
+      perDialTimeout: 5,
+    },
     runtime: RUNTIME[name],
     ...extra,
   };
@@ -65,7 +73,11 @@ describe("lifecycle on containerd 1.6, 2.x, CRI-O-style, root and sudo nodes", (
 
   it("first install configures every node, then pulls go through the mirror", async () => {
     const mirror = lab.registry("mirror").url;
-    const { errors, reports } = await up(driver, mirrorsFor(mirror), NODES.map((n) => nodeArgs(n)));
+    const { errors, reports } = await up(
+      driver,
+      mirrorsFor(mirror),
+      NODES.map((n) => nodeArgs(n)),
+    );
     expect(errors).toEqual([]);
     expect(reports!.node1).toMatchObject({ runtime: { kind: "containerd", version: "1.6.20" }, action: "restart", verification: "ok" });
     expect(reports!.node2).toMatchObject({ runtime: { kind: "containerd" }, action: "restart", verification: "ok" });
@@ -97,7 +109,11 @@ describe("lifecycle on containerd 1.6, 2.x, CRI-O-style, root and sudo nodes", (
   it("a second identical run opens no SSH session and restarts nothing", async () => {
     const s0 = sessions();
     const r0 = restarts();
-    const { errors, executions } = await up(driver, mirrorsFor(lab.registry("mirror").url), NODES.map((n) => nodeArgs(n)));
+    const { errors, executions } = await up(
+      driver,
+      mirrorsFor(lab.registry("mirror").url),
+      NODES.map((n) => nodeArgs(n)),
+    );
     expect(errors).toEqual([]);
     expect(executions).toEqual([]);
     expect(sessions()).toEqual(s0);
@@ -108,7 +124,11 @@ describe("lifecycle on containerd 1.6, 2.x, CRI-O-style, root and sudo nodes", (
     const s0 = sessions();
     const r0 = restarts();
     const ns = lab.registry("ns-mirror").url;
-    const { errors, reports } = await up(driver, mirrorsFor(ns), NODES.map((n) => nodeArgs(n)));
+    const { errors, reports } = await up(
+      driver,
+      mirrorsFor(ns),
+      NODES.map((n) => nodeArgs(n)),
+    );
     expect(errors).toEqual([]);
     expect(restarts()).toEqual(r0);
     // node4's runtime is `auto`: its main config may hold mirrors (Docker), so it is read again.
@@ -150,7 +170,9 @@ describe("verify: always", () => {
     expect(lab.sshSessionCount("node2") - s0).toBe(1);
     await lab.nsExecOk("node2", "echo '# hand edit' >> /etc/containerd/certs.d/docker.io/hosts.toml");
     const drifted = await up(driver, mirrors, nodes, { verify: "always" });
-    expect(drifted.message).toMatch(/node node2: step verify: files changed on the node since registry-mirrors wrote them:\n  \/etc\/containerd\/certs.d\/docker.io\/hosts.toml/);
+    expect(drifted.message).toMatch(
+      /node node2: step verify: files changed on the node since registry-mirrors wrote them:\n {2}\/etc\/containerd\/certs.d\/docker.io\/hosts.toml/,
+    );
     await driver.destroy();
     // A file someone changed since it was written is not removed with its instance: it is left, no longer managed.
     expect(fileOn("node2", "/etc/containerd/certs.d/docker.io/hosts.toml")).toMatch(/# hand edit\n$/);
@@ -164,7 +186,19 @@ describe("faults", () => {
 
   it("an unreachable node fails alone; the others complete", async () => {
     const driver = new ForkedDriver();
-    const down: NodeSpec = { ...nodeArgs("node1"), name: "ghost", connection: { host: "127.0.0.1", port: 1, user: "root", privateKey: "x", hostKey: lab.node("node1").hostKey, dialErrorLimit: 1, perDialTimeout: 2 } };
+    const down: NodeSpec = {
+      ...nodeArgs("node1"),
+      name: "ghost",
+      connection: {
+        host: "127.0.0.1",
+        port: 1,
+        user: "root",
+        privateKey: "x",
+        hostKey: lab.node("node1").hostKey,
+        dialErrorLimit: 1,
+        perDialTimeout: 2,
+      },
+    };
     const { message } = await up(driver, mirrorsFor(mirror()), [down, nodeArgs("node2")]);
     expect(message).toMatch(/mirrors-ghost-read/);
     expect(fileOn("node2", "/etc/containerd/certs.d/docker.io/hosts.toml")).toContain(mirror());
@@ -206,7 +240,10 @@ describe("faults", () => {
     const driver = new ForkedDriver();
     const original = fileOn("node1", "/etc/containerd/config.toml");
     // A tiny filesystem where the files go, filled up.
-    await lab.nsExecOk("node1", "mkdir -p /etc/containerd/certs.d && mount -t tmpfs -o size=64k tmpfs /etc/containerd/certs.d && (dd if=/dev/zero of=/etc/containerd/certs.d/fill bs=4k count=64 2>/dev/null || true)");
+    await lab.nsExecOk(
+      "node1",
+      "mkdir -p /etc/containerd/certs.d && mount -t tmpfs -o size=64k tmpfs /etc/containerd/certs.d && (dd if=/dev/zero of=/etc/containerd/certs.d/fill bs=4k count=64 2>/dev/null || true)",
+    );
     try {
       const { message } = await up(driver, mirrorsFor(mirror()), [nodeArgs("node1")]);
       expect(message).toMatch(/node node1: step stage: .*(disk full|cannot)/);
@@ -239,7 +276,10 @@ describe("faults", () => {
   it("the connection cut in the middle of an apply with credentials: no file holding a secret is left but the 0600 hosts.toml", async () => {
     const auth = lab.registry("auth-mirror");
     const secrets = [auth.password!, Buffer.from(`${auth.username}:${auth.password}`).toString("base64")];
-    const mirrors: Mirror[] = [...mirrorsFor(mirror()), { upstream: "quay.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }] }];
+    const mirrors: Mirror[] = [
+      ...mirrorsFor(mirror()),
+      { upstream: "quay.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }] },
+    ];
     const driver = new ForkedDriver();
     driver.hooks.onSpawn = (resource, operation, kill) => {
       if (resource.endsWith("-apply") && operation === "create") setTimeout(kill, 100);
@@ -249,7 +289,10 @@ describe("faults", () => {
     // Everywhere on the node but the lab's own directory (which holds the lab registry's password for the tests).
     const labDir = path.basename(lab.describe().dir);
     const grep = `grep -rlF --exclude-dir=${labDir} ${secrets.map((x) => `-e '${x}'`).join(" ")} /etc /var/lib/registry-mirrors /tmp /root 2>/dev/null | xargs -r stat -c '%a %n'`;
-    const holders = (await lab.nsExecOk("node2", `${grep}; true`)).trim().split("\n").filter((l) => l !== "");
+    const holders = (await lab.nsExecOk("node2", `${grep}; true`))
+      .trim()
+      .split("\n")
+      .filter((l) => l !== "");
     expect(holders.filter((l) => l !== "600 /etc/containerd/certs.d/quay.io/hosts.toml")).toEqual([]);
     driver.hooks = {};
     const second = await up(driver, mirrors, [nodeArgs("node2")]);

@@ -14,6 +14,10 @@ import { startLab, type Lab, type PushedImage } from "../lab";
 import { PATHS, install, planFor, readNode, timing } from "./support/install";
 import { expectPullFails, expectServedOnlyBy, mark, withUpstreamDown } from "./support/proof";
 
+/** A parsed TOML document, walked by key in assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- assertions walk it freely
+type TomlDoc = any;
+
 jest.setTimeout(300_000);
 
 const NODE = "node7";
@@ -25,7 +29,11 @@ let legacyConfig: string;
 
 beforeAll(async () => {
   const started = Date.now();
-  lab = await startLab({ nodes: [{ name: NODE, runtime: "containerd", config: "legacy-mirrors" }], waitForOtherLabMs: 900_000, log: (s) => console.log(s) });
+  lab = await startLab({
+    nodes: [{ name: NODE, runtime: "containerd", config: "legacy-mirrors" }],
+    waitForOtherLabMs: 900_000,
+    log: (s) => console.log(s),
+  });
   timing(`lab start (1 node; lab-reported start-up ${lab.describe().startupMs} ms)`, Date.now() - started);
 }, 1_200_000);
 
@@ -40,7 +48,9 @@ const repoDigest = (img: PushedImage): string => `${img.registry}/${img.repo}@${
 
 /** Writes config.toml by hand over SSH (temp file + rename, as an operator would) and restarts containerd. */
 async function writeConfigAndRestart(content: string): Promise<void> {
-  await lab.execOk(NODE, "cat > /etc/containerd/config.toml.new && mv /etc/containerd/config.toml.new /etc/containerd/config.toml", { input: content });
+  await lab.execOk(NODE, "cat > /etc/containerd/config.toml.new && mv /etc/containerd/config.toml.new /etc/containerd/config.toml", {
+    input: content,
+  });
   const started = Date.now();
   await lab.execOk(NODE, "systemctl restart containerd", { timeoutMs: 90_000 });
   timing(`${NODE} hand-made restart`, Date.now() - started);
@@ -54,7 +64,13 @@ function legacyEndpoints(): { docker: string; gcr: string } {
 /** Our own mirror for the migrate case: quay.io through the HTTPS mirror with its CA and credentials, no fallback. */
 function ours(): Mirror[] {
   const am = lab.registry("auth-mirror");
-  return [{ upstream: "quay.io", endpoints: [{ url: am.url, caCert: am.caPem!, auth: { username: am.username!, password: am.password! } }], fallback: false }];
+  return [
+    {
+      upstream: "quay.io",
+      endpoints: [{ url: am.url, caCert: am.caPem!, auth: { username: am.username!, password: am.password! } }],
+      fallback: false,
+    },
+  ];
 }
 
 async function pullDockerAndGcr(label: string): Promise<void> {
@@ -93,7 +109,7 @@ test("legacy mirrors next to config_path (added by hand): containerd 1.6 runs bu
   expect(legacyConfig).toContain(header);
   const broken = legacyConfig.replace(header, `${header}      config_path = "${PATHS.hostsDir}"\n`);
   // Valid TOML, and exactly one semantic change: config_path.
-  const reg = (parse(broken) as any).plugins["io.containerd.grpc.v1.cri"].registry;
+  const reg = (parse(broken) as TomlDoc).plugins["io.containerd.grpc.v1.cri"].registry;
   expect(reg.config_path).toBe(PATHS.hostsDir);
   expect(Object.keys(reg.mirrors)).toEqual(["docker.io", "gcr.io"]);
 
@@ -157,7 +173,7 @@ test('legacy: "migrate" installed over SSH: CRI loads, pulls go through the migr
   // config.toml: the legacy mirrors are gone, config_path is set, everything else is as it was.
   const after = lab.readNodeFile(NODE, PATHS.containerdConfig);
   expect(after).toBe(plan.mainConfig!.content);
-  const before = parse(legacyConfig) as any;
+  const before = parse(legacyConfig) as TomlDoc;
   const expected = structuredClone(before);
   delete expected.plugins["io.containerd.grpc.v1.cri"].registry.mirrors;
   expected.plugins["io.containerd.grpc.v1.cri"].registry.config_path = PATHS.hostsDir;
@@ -165,10 +181,10 @@ test('legacy: "migrate" installed over SSH: CRI loads, pulls go through the migr
 
   // The migrated hosts.toml keep the legacy semantics: mirror first, upstream last; a path is the API root.
   const { docker, gcr } = legacyEndpoints();
-  const dockerToml = parse(lab.readNodeFile(NODE, hosts("docker.io"))) as any;
+  const dockerToml = parse(lab.readNodeFile(NODE, hosts("docker.io"))) as TomlDoc;
   expect(dockerToml.server).toBe("https://registry-1.docker.io");
   expect(Object.keys(dockerToml.host)).toEqual([docker]);
-  const gcrToml = parse(lab.readNodeFile(NODE, hosts("gcr.io"))) as any;
+  const gcrToml = parse(lab.readNodeFile(NODE, hosts("gcr.io"))) as TomlDoc;
   expect(gcrToml.server).toBe("https://gcr.io");
   expect(gcrToml.host[gcr]).toMatchObject({ override_path: true });
 

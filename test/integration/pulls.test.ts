@@ -69,7 +69,7 @@ function withConfigPath(doc: Record<string, unknown>, value: string): Record<str
 
 describe("config.toml edit keeps containerd starting cleanly on both versions", () => {
   test.each([
-    ["node1", "containerd 1.6, default config v2 with config_path = \"\""],
+    ["node1", 'containerd 1.6, default config v2 with config_path = ""'],
     ["node2", "containerd 2.x, default config v3 with config_path = ''"],
     ["node6", "containerd 1.6, registry table without a config_path line"],
     ["node9", "containerd 1.6, minimal config.toml (only version = 2)"],
@@ -101,7 +101,17 @@ describe("config.toml edit keeps containerd starting cleanly on both versions", 
     expect(lab.journal(name, 400)).not.toMatch(/invalid plugin config|invalid cri image config|mirrors.*cannot be set/);
     if (node.user === "lab") {
       // The restart went through sudo: the lab's systemctl saw uid 0.
-      expect(lab.systemctlCalls(name).filter((c) => c.verb === "restart").map((c) => c.uid)).toEqual(lab.systemctlCalls(name).filter((c) => c.verb === "restart").map(() => 0));
+      expect(
+        lab
+          .systemctlCalls(name)
+          .filter((c) => c.verb === "restart")
+          .map((c) => c.uid),
+      ).toEqual(
+        lab
+          .systemctlCalls(name)
+          .filter((c) => c.verb === "restart")
+          .map(() => 0),
+      );
     }
 
     // config_path is really in effect: with the upstream down, only the mirror can serve a pull.
@@ -126,7 +136,8 @@ describe("config.toml edit keeps containerd starting cleanly on both versions", 
     const node = lab.node(name);
     expect(node).toMatchObject({ user: "lab", sudo: "password" });
     const liveBefore = lab.readNodeFile(name, PATHS.containerdConfig);
-    const message = /registry-mirrors: node node5: step sudo: user "lab" cannot run sudo without a password \(sudo -n failed\); allow NOPASSWD sudo for this user or connect as root/;
+    const message =
+      /registry-mirrors: node node5: step sudo: user "lab" cannot run sudo without a password \(sudo -n failed\); allow NOPASSWD sudo for this user or connect as root/;
 
     let started = Date.now();
     await expect(readNode(lab, name)).rejects.toThrow(message);
@@ -138,9 +149,21 @@ describe("config.toml edit keeps containerd starting cleanly on both versions", 
     expect(raw.stderr).toMatch(message);
 
     // An apply built from the config as the lab sees it fails the same way, before touching anything.
-    const plan = renderNodeConfig({ mirrors: [dockerHub()], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: liveBefore, paths: PATHS });
+    const plan = renderNodeConfig({
+      mirrors: [dockerHub()],
+      runtime: { kind: "containerd", version: "1.6.20" },
+      liveConfig: liveBefore,
+      paths: PATHS,
+    });
     expect(plan.mainConfig).toBeDefined();
-    const state = { runtime: { kind: "containerd" as const, version: "1.6.20" }, versionLine: "", mainConfig: { path: PATHS.containerdConfig, sha256: sha256(liveBefore), content: liveBefore }, manifest: [], ownedFiles: {}, owned: [] };
+    const state = {
+      runtime: { kind: "containerd" as const, version: "1.6.20" },
+      versionLine: "",
+      mainConfig: { path: PATHS.containerdConfig, sha256: sha256(liveBefore), content: liveBefore },
+      manifest: [],
+      ownedFiles: {},
+      owned: [],
+    };
     started = Date.now();
     const { exec, ms } = await runApply(lab, name, state, plan);
     timing("node5 apply refused (sudo needs a password)", ms);
@@ -165,7 +188,10 @@ describe.each([
     const { plan } = await install(lab, name, [dockerHub()], { label: "fallback-on" });
     const file = plan.files.find((f) => f.path === hostsToml("docker.io"))!;
     expect(lab.readNodeFile(name, file.path)).toBe(file.content);
-    expect(parse(file.content)).toMatchObject({ server: "https://registry-1.docker.io", host: { [url("mirror")]: { capabilities: ["pull", "resolve"] } } });
+    expect(parse(file.content)).toMatchObject({
+      server: "https://registry-1.docker.io",
+      host: { [url("mirror")]: { capabilities: ["pull", "resolve"] } },
+    });
 
     const img = await lab.pushImage("library/fallback-on");
     expect(await lab.upstreamIsUp()).toBe(true);
@@ -208,12 +234,17 @@ describe.each([
     expect((await lab.criPull(name, img.ref)).repoDigest).toBe(repoDigest(img));
     const reqs = expectServedOnlyBy(lab, img, marks, "upstream");
     // The upstream itself, reached under its own name, without a mirror's ns parameter.
-    expect(manifestRequests(reqs, img).every((r) => r.host === "registry-1.docker.io" && r.sni === "registry-1.docker.io" && r.params.ns === undefined)).toBe(true);
+    expect(
+      manifestRequests(reqs, img).every((r) => r.host === "registry-1.docker.io" && r.sni === "registry-1.docker.io" && r.params.ns === undefined),
+    ).toBe(true);
   });
 
   test("HTTPS mirror with a private CA and basic auth: credentials come from the rendered hosts.toml header", async () => {
     const am = lab.registry("auth-mirror");
-    const withAuth: Mirror = { upstream: "docker.io", endpoints: [{ url: am.url, caCert: am.caPem!, auth: { username: am.username!, password: am.password! } }] };
+    const withAuth: Mirror = {
+      upstream: "docker.io",
+      endpoints: [{ url: am.url, caCert: am.caPem!, auth: { username: am.username!, password: am.password! } }],
+    };
     const withoutAuth: Mirror = { upstream: "docker.io", endpoints: [{ url: am.url, caCert: am.caPem! }] };
 
     // Without auth: the mirror answers 401, and with the upstream down nothing else can serve it.
@@ -259,7 +290,9 @@ describe.each([
 
   test("two endpoints in order, the first unreachable, fallback off: the second serves the pull; the upstream is untouched", async () => {
     const dead = `http://127.0.0.1:${await closedPort()}`;
-    const { plan } = await install(lab, name, [{ upstream: "docker.io", endpoints: [{ url: dead }, { url: url("mirror") }], fallback: false }], { label: "two endpoints" });
+    const { plan } = await install(lab, name, [{ upstream: "docker.io", endpoints: [{ url: dead }, { url: url("mirror") }], fallback: false }], {
+      label: "two endpoints",
+    });
     const doc = parse(plan.files.find((f) => f.path === hostsToml("docker.io"))!.content) as { server: string; host: Record<string, unknown> };
     expect(doc.server).toBe(dead);
     expect(Object.keys(doc.host)).toEqual([dead, url("mirror")]);
@@ -271,7 +304,10 @@ describe.each([
 
   test('digestOnly (capabilities = ["pull"]): a digest pull is served by the mirror alone; a tag is resolved only by the upstream', async () => {
     const { plan } = await install(lab, name, [dockerHub({ digestOnly: true })], { label: "digest-only" });
-    const doc = parse(plan.files.find((f) => f.path === hostsToml("docker.io"))!.content) as { server: string; host: Record<string, Record<string, unknown>> };
+    const doc = parse(plan.files.find((f) => f.path === hostsToml("docker.io"))!.content) as {
+      server: string;
+      host: Record<string, Record<string, unknown>>;
+    };
     expect(doc.server).toBe("https://registry-1.docker.io");
     expect(doc.host[url("mirror")].capabilities).toEqual(["pull"]);
 
@@ -330,7 +366,9 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
     expect(state.runtime).toMatchObject({ kind: "cri-o" });
     expect(plan.action).toBe("reload");
     expect(report.action).toBe("reload");
-    expect(lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio" && c.uid === 0 && c.exitCode === 0).length).toBe(reloads + 1);
+    expect(lab.systemctlCalls(name).filter((c) => c.verb === "reload" && c.unit === "crio" && c.uid === 0 && c.exitCode === 0).length).toBe(
+      reloads + 1,
+    );
     expect(lab.readNodeFile(name, dropIn)).toBe(plan.files.find((f) => f.path === dropIn)!.content);
 
     const img = await lab.pushImage("library/skopeo-proof");
@@ -365,7 +403,12 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
 
   test("HTTPS mirror with private CA (containers certs.d) and credentials (auth file): skopeo pulls with the upstream down", async () => {
     const am = lab.registry("auth-mirror");
-    const { plan } = await install(lab, name, [{ upstream: "docker.io", endpoints: [{ url: am.url, caCert: am.caPem!, auth: { username: am.username!, password: am.password! } }] }], { label: "crio auth-mirror" });
+    const { plan } = await install(
+      lab,
+      name,
+      [{ upstream: "docker.io", endpoints: [{ url: am.url, caCert: am.caPem!, auth: { username: am.username!, password: am.password! } }] }],
+      { label: "crio auth-mirror" },
+    );
     expect(plan.files.map((f) => f.path)).toEqual([`${PATHS.containersCertsDir}/${am.host}/ca.crt`, PATHS.containersAuthFile, dropIn].sort());
     expect((await lab.nsExecOk(name, ["stat", "-c", "%a", PATHS.containersAuthFile])).trim()).toBe("600");
     const img = await lab.pushImage("library/skopeo-auth");
@@ -382,13 +425,22 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
 
   test('digest-only mirror (pull-from-mirror = "digest-only"): digest pulls use the mirror, tag pulls go to the upstream', async () => {
     const { plan } = await install(lab, name, [dockerHub({ digestOnly: true })], { label: "crio digest-only" });
-    const conf = parse(plan.files.find((f) => f.path === dropIn)!.content) as { registry: { prefix: string; location: string; mirror: Record<string, unknown>[] }[] };
+    const conf = parse(plan.files.find((f) => f.path === dropIn)!.content) as {
+      registry: { prefix: string; location: string; mirror: Record<string, unknown>[] }[];
+    };
     expect(conf.registry).toEqual([
-      { prefix: "docker.io", location: "docker.io", mirror: [{ location: lab.registry("mirror").host, insecure: true, "pull-from-mirror": "digest-only" }] },
+      {
+        prefix: "docker.io",
+        location: "docker.io",
+        mirror: [{ location: lab.registry("mirror").host, insecure: true, "pull-from-mirror": "digest-only" }],
+      },
     ]);
     // What the node's skopeo is built with (Debian skopeo 1.9.3, containers/image 5.23.1: pull-from-mirror since 5.21.0).
     const version = (await lab.nsExecOk(name, ["skopeo", "--version"])).trim();
-    const builtWith = (await lab.nsExecOk(name, ["dpkg-query", "-W", "-f", "${Built-Using}", "skopeo"])).split(",").map((x) => x.trim()).filter((x) => x.includes("github-containers-image"));
+    const builtWith = (await lab.nsExecOk(name, ["dpkg-query", "-W", "-f", "${Built-Using}", "skopeo"]))
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x.includes("github-containers-image"));
     console.log(`[info] node3: ${version}, built with ${builtWith.join(", ")}`);
 
     // 1. digest reference, upstream DOWN: served by the mirror.
@@ -418,24 +470,27 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
 // Removal: the agent's remove command returns every node to where it started.
 
 describe("removal over SSH restores the nodes", () => {
-  test.each(CONTAINERD_NODES)("%s: config.toml back byte for byte, our hosts.toml gone, CRI loads, pulls go straight to the upstream", async (name) => {
-    const restarts = lab.restartCount(name);
-    const started = Date.now();
-    const r = await lab.exec(name, removeCommand({ node: name }, "containerd"), { timeoutMs: 150_000 });
-    timing(`${name} remove`, Date.now() - started);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(parseApplyOutput(r.stdout).done).toBe(true);
-    expect(lab.readNodeFile(name, PATHS.containerdConfig)).toBe(originals[name].config);
-    expect(lab.nodeFileExists(name, PATHS.hostsDir)).toBe(originals[name].hostsDirExisted);
-    expect(lab.restartCount(name)).toBe(restarts + 1);
-    expect(await lab.runtimeState(name)).toBe("active");
-    expect(await lab.criLoaded(name)).toBe(true);
+  test.each(CONTAINERD_NODES)(
+    "%s: config.toml back byte for byte, our hosts.toml gone, CRI loads, pulls go straight to the upstream",
+    async (name) => {
+      const restarts = lab.restartCount(name);
+      const started = Date.now();
+      const r = await lab.exec(name, removeCommand({ node: name }, "containerd"), { timeoutMs: 150_000 });
+      timing(`${name} remove`, Date.now() - started);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(parseApplyOutput(r.stdout).done).toBe(true);
+      expect(lab.readNodeFile(name, PATHS.containerdConfig)).toBe(originals[name].config);
+      expect(lab.nodeFileExists(name, PATHS.hostsDir)).toBe(originals[name].hostsDirExisted);
+      expect(lab.restartCount(name)).toBe(restarts + 1);
+      expect(await lab.runtimeState(name)).toBe("active");
+      expect(await lab.criLoaded(name)).toBe(true);
 
-    const img = await lab.pushImage("library/after-removal");
-    const marks = mark(lab);
-    expect((await lab.criPull(name, img.ref)).repoDigest).toBe(repoDigest(img));
-    expectServedOnlyBy(lab, img, marks, "upstream");
-  });
+      const img = await lab.pushImage("library/after-removal");
+      const marks = mark(lab);
+      expect((await lab.criPull(name, img.ref)).repoDigest).toBe(repoDigest(img));
+      expectServedOnlyBy(lab, img, marks, "upstream");
+    },
+  );
 
   test("node3: the drop-in and the files beside it are gone, CRI-O reloaded, skopeo goes straight to the upstream", async () => {
     const name = "node3";

@@ -161,7 +161,12 @@ test("lab systemctl really restarts containerd, logs every call, can be made to 
   expect((await lab.execOk(n, "systemctl is-active containerd")).trim()).toBe("active");
   expect(lab.restartCount(n)).toBe(before + 3);
   const calls = lab.systemctlCalls(n);
-  expect(calls.filter((c) => c.verb === "restart").map((c) => c.exitCode).slice(-3)).toEqual([0, 1, 0]);
+  expect(
+    calls
+      .filter((c) => c.verb === "restart")
+      .map((c) => c.exitCode)
+      .slice(-3),
+  ).toEqual([0, 1, 0]);
 
   // reload is not applicable to containerd (as with systemd), fine for crio
   expect((await lab.exec(n, "systemctl reload containerd")).code).not.toBe(0);
@@ -174,10 +179,7 @@ test("a restart reports real failures: legacy mirrors + config_path leaves CRI u
   const n = lab.findNode((x) => x.config === "legacy-mirrors", "legacy-mirrors node");
   const original = lab.readNodeFile(n, "/etc/containerd/config.toml");
   expect(await lab.criLoaded(n)).toBe(true);
-  const both = original.replace(
-    /(\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\]\n)/,
-    '$1      config_path = "/etc/containerd/certs.d"\n',
-  );
+  const both = original.replace(/(\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\]\n)/, '$1      config_path = "/etc/containerd/certs.d"\n');
   expect(both).toContain("config_path");
   lab.writeNodeFile(n, "/etc/containerd/config.toml", both);
   await lab.execOk(n, "systemctl restart containerd"); // the daemon starts…

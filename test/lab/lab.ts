@@ -187,7 +187,22 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 
   // --- preconditions (before anything is created)
   const tools = toolsBin();
-  const need = ["sshd", "ssh", "ssh-keygen", "unshare", "nsenter", "setsid", "containerd", "ctr", "docker-registry", "skopeo", "nginx", "openssl", "htpasswd", "timeout"];
+  const need = [
+    "sshd",
+    "ssh",
+    "ssh-keygen",
+    "unshare",
+    "nsenter",
+    "setsid",
+    "containerd",
+    "ctr",
+    "docker-registry",
+    "skopeo",
+    "nginx",
+    "openssl",
+    "htpasswd",
+    "timeout",
+  ];
   if (specs.some((s) => s.user === "lab")) need.push("sudo");
   const missing = need.filter((b) => !which(b));
   if (missing.length) throw new Error(`lab: missing programs ${missing.join(", ")} (install the Debian packages listed in test/lab/README.md)`);
@@ -270,7 +285,10 @@ export function isOrphanLab(dir: string): boolean {
 export function tmpLabDirs(): string[] {
   const tmp = os.tmpdir();
   try {
-    return fs.readdirSync(tmp).filter((n) => n.startsWith("regmirror-lab-")).map((n) => path.join(tmp, n));
+    return fs
+      .readdirSync(tmp)
+      .filter((n) => n.startsWith("regmirror-lab-"))
+      .map((n) => path.join(tmp, n));
   } catch {
     return [];
   }
@@ -319,7 +337,9 @@ async function waitForPort443(waitMs: number, log: (s: string) => void): Promise
       );
     }
     if (Date.now() > deadline) {
-      throw new Error(`lab: another lab (${others.join(", ")}) still runs after ${waitMs} ms; only one lab can hold 127.0.0.1:443. Stop it with: npx ts-node test/lab/cli.ts stop --dir DIR`);
+      throw new Error(
+        `lab: another lab (${others.join(", ")}) still runs after ${waitMs} ms; only one lab can hold 127.0.0.1:443. Stop it with: npx ts-node test/lab/cli.ts stop --dir DIR`,
+      );
     }
     if (!said) {
       log(`[lab] waiting (at most ${waitMs / 1000} s) for another lab to stop: ${others.join(", ")}`);
@@ -329,16 +349,11 @@ async function waitForPort443(waitMs: number, log: (s: string) => void): Promise
   }
 }
 
-async function buildLab(
-  dir: string,
-  specs: ResolvedNodeSpec[],
-  tools: string,
-  step: (s: string) => void,
-  t0: number,
-): Promise<Lab> {
+async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, step: (s: string) => void, t0: number): Promise<Lab> {
   const ports = new Set<number>([443]);
   const port = () => freePort(ports);
-  for (const d of ["pids", "keys", "pki", "logs", "registries", "nginx", "images", "nodes", "tmp"]) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  for (const d of ["pids", "keys", "pki", "logs", "registries", "nginx", "images", "nodes", "tmp"])
+    fs.mkdirSync(path.join(dir, d), { recursive: true });
   fs.chmodSync(path.join(dir, "tmp"), 0o1777);
 
   // --- keys and certificates, in parallel
@@ -352,7 +367,9 @@ async function buildLab(
     ...specs.map((s) => {
       const nd = path.join(dir, "nodes", s.name);
       fs.mkdirSync(nd, { recursive: true });
-      return runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `lab-${s.name}`, "-f", path.join(nd, "ssh_host_ed25519_key")], { timeoutMs: 20_000 });
+      return runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `lab-${s.name}`, "-f", path.join(nd, "ssh_host_ed25519_key")], {
+        timeoutMs: 20_000,
+      });
     }),
   ]);
   const [upstreamCert, authCert] = await Promise.all([
@@ -428,8 +445,7 @@ async function buildLab(
     : "";
   const clientPub = fs.readFileSync(`${clientKey}.pub`, "utf8").trim();
   const caBundle =
-    fs.readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8").trimEnd() +
-    `\n# registry-mirrors lab public CA (this node only)\n${publicCa.pem}`;
+    fs.readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8").trimEnd() + `\n# registry-mirrors lab public CA (this node only)\n${publicCa.pem}`;
   const nodePorts: number[] = [];
   for (let i = 0; i < specs.length; i++) nodePorts.push(await port());
 
@@ -437,7 +453,22 @@ async function buildLab(
     const nd = path.join(dir, "nodes", s.name);
     const p: NodePaths = { lab: dir, node: nd, name: s.name };
     const unit = s.runtime === "crio" ? "crio" : "containerd";
-    for (const d of ["etc", "var/lib/containerd", "var/lib/containers", "home", "root", "bin", "lib", "data/containerd", "data/containers", ".work/etc", ".work/var", ".work/home", ".work/usrbin", "usrbin"]) {
+    for (const d of [
+      "etc",
+      "var/lib/containerd",
+      "var/lib/containers",
+      "home",
+      "root",
+      "bin",
+      "lib",
+      "data/containerd",
+      "data/containers",
+      ".work/etc",
+      ".work/var",
+      ".work/home",
+      ".work/usrbin",
+      "usrbin",
+    ]) {
       fs.mkdirSync(path.join(nd, d), { recursive: true });
     }
     fs.mkdirSync(path.join(nd, "tmp"), { recursive: true });
@@ -466,9 +497,12 @@ async function buildLab(
       put(path.join(nd, "bin", "crio"), crioScript(), 0o755);
     }
     if (s.user === "lab") {
-      const passwd = fs.readFileSync("/etc/passwd", "utf8").trimEnd() + `\n${LAB_USER}:x:${labUid}:${labUid}:registry-mirrors lab user:/home/${LAB_USER}:/bin/bash\n`;
+      const passwd =
+        fs.readFileSync("/etc/passwd", "utf8").trimEnd() +
+        `\n${LAB_USER}:x:${labUid}:${labUid}:registry-mirrors lab user:/home/${LAB_USER}:/bin/bash\n`;
       const group = fs.readFileSync("/etc/group", "utf8").trimEnd() + `\n${LAB_USER}:x:${labUid}:\n`;
-      const shadow = fs.readFileSync("/etc/shadow", "utf8").trimEnd() + `\n${LAB_USER}:${s.sudo === "password" ? sudoPasswordHash : "*"}:19700:0:99999:7:::\n`;
+      const shadow =
+        fs.readFileSync("/etc/shadow", "utf8").trimEnd() + `\n${LAB_USER}:${s.sudo === "password" ? sudoPasswordHash : "*"}:19700:0:99999:7:::\n`;
       const sudoers =
         fs.readFileSync("/etc/sudoers", "utf8").trimEnd() +
         `\n\n# registry-mirrors lab node ${s.name}\n${LAB_USER} ALL=(ALL:ALL) ${s.sudo === "nopasswd" ? "NOPASSWD: " : ""}ALL\n`;
@@ -492,7 +526,12 @@ async function buildLab(
     put(path.join(nd, "lib", "service.sh"), serviceScript(p, s.runtime), 0o755);
     put(path.join(nd, "bin", "systemctl"), systemctlScript(p, unit), 0o755);
     put(path.join(nd, "bin", "journalctl"), journalctlScript(p, unit, runtimeLog), 0o755);
-    const hide = s.runtime === "crio" ? ["containerd", "ctr", "containerd-shim", "containerd-shim-runc-v1", "containerd-shim-runc-v2", "containerd-stress"].filter((b) => fs.existsSync(`/usr/bin/${b}`)) : [];
+    const hide =
+      s.runtime === "crio"
+        ? ["containerd", "ctr", "containerd-shim", "containerd-shim-runc-v1", "containerd-shim-runc-v2", "containerd-stress"].filter((b) =>
+            fs.existsSync(`/usr/bin/${b}`),
+          )
+        : [];
     put(path.join(nd, "boot.sh"), bootScript({ paths: p, runtime: s.runtime, toolsBin: tools, hideUsrBin: hide }), 0o755);
     const hostKey = fs.readFileSync(path.join(nd, "ssh_host_ed25519_key.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
     return {
@@ -526,19 +565,28 @@ async function buildLab(
 
   const nodesReady = Promise.all(
     nodes.map(async (n) => {
-      await waitFor(`sshd of ${n.name} on 127.0.0.1:${n.port}`, async () => {
-        if (!isAlive(n.sshdPid)) throw new FatalWaitError(`sshd of ${n.name} exited: ${tail(n.sshdLog, 5)}`);
-        return portOpen(n.port);
-      }, 20_000);
+      await waitFor(
+        `sshd of ${n.name} on 127.0.0.1:${n.port}`,
+        async () => {
+          if (!isAlive(n.sshdPid)) throw new FatalWaitError(`sshd of ${n.name} exited: ${tail(n.sshdLog, 5)}`);
+          return portOpen(n.port);
+        },
+        20_000,
+      );
       if (n.runtime !== "crio") {
-        await waitFor(`containerd of ${n.name}`, async () => {
-          const r = await nsRun(dir, n, ["ctr", "--address", "/run/containerd/containerd.sock", "version"], { timeoutMs: 5000 });
-          if (r.code !== 0) {
-            const pid = readPid(dir, `${n.name}.containerd`);
-            if (pid && !isAlive(pid)) throw new FatalWaitError(`containerd of ${n.name} exited: ${tail(n.runtimeLog, 8)}`);
-          }
-          return r.code === 0;
-        }, 30_000, 100);
+        await waitFor(
+          `containerd of ${n.name}`,
+          async () => {
+            const r = await nsRun(dir, n, ["ctr", "--address", "/run/containerd/containerd.sock", "version"], { timeoutMs: 5000 });
+            if (r.code !== 0) {
+              const pid = readPid(dir, `${n.name}.containerd`);
+              if (pid && !isAlive(pid)) throw new FatalWaitError(`containerd of ${n.name} exited: ${tail(n.runtimeLog, 8)}`);
+            }
+            return r.code === 0;
+          },
+          30_000,
+          100,
+        );
         fs.writeFileSync(path.join(n.dir, "runtime.state"), "active\n");
       }
       const v = await nsRun(dir, n, [n.runtime === "crio" ? "crio" : "containerd", "--version"], { timeoutMs: 10_000 });
@@ -644,12 +692,23 @@ function tail(file: string, n: number): string {
 
 async function startNginx(dir: string, name: string, ...ports: number[]): Promise<void> {
   const prefix = path.join(dir, "nginx", name);
-  spawnRecorded(dir, `nginx-${name}`, "nginx", ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-e", path.join(prefix, "error.log")], path.join(prefix, "stderr.log"));
-  await waitFor(`nginx ${name} on ${ports.join(",")}`, async () => {
-    const pid = readPid(dir, `nginx-${name}`);
-    if (pid && !isAlive(pid)) throw new FatalWaitError(`nginx ${name} exited: ${tail(path.join(prefix, "error.log"), 5)} ${tail(path.join(prefix, "stderr.log"), 5)}`);
-    return (await Promise.all(ports.map((p) => portOpen(p)))).every(Boolean);
-  }, 15_000);
+  spawnRecorded(
+    dir,
+    `nginx-${name}`,
+    "nginx",
+    ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-e", path.join(prefix, "error.log")],
+    path.join(prefix, "stderr.log"),
+  );
+  await waitFor(
+    `nginx ${name} on ${ports.join(",")}`,
+    async () => {
+      const pid = readPid(dir, `nginx-${name}`);
+      if (pid && !isAlive(pid))
+        throw new FatalWaitError(`nginx ${name} exited: ${tail(path.join(prefix, "error.log"), 5)} ${tail(path.join(prefix, "stderr.log"), 5)}`);
+      return (await Promise.all(ports.map((p) => portOpen(p)))).every(Boolean);
+    },
+    15_000,
+  );
 }
 
 /** Run argv inside a node's mount namespace as root (nsenter; no SSH session). */
@@ -718,16 +777,26 @@ export class Lab {
   sshArgs(ref: NodeRef): string[] {
     const n = this.node(ref);
     return [
-      "-F", "/dev/null",
-      "-i", n.privateKeyPath,
-      "-o", "IdentitiesOnly=yes",
-      "-o", "BatchMode=yes",
-      "-o", "StrictHostKeyChecking=yes",
-      "-o", `UserKnownHostsFile=${this.d.knownHostsFile}`,
-      "-o", "GlobalKnownHostsFile=/dev/null",
-      "-o", "ConnectTimeout=10",
-      "-o", "LogLevel=ERROR",
-      "-p", String(n.port),
+      "-F",
+      "/dev/null",
+      "-i",
+      n.privateKeyPath,
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${this.d.knownHostsFile}`,
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      "LogLevel=ERROR",
+      "-p",
+      String(n.port),
       `${n.user}@${n.host}`,
     ];
   }
@@ -998,8 +1067,23 @@ export class Lab {
     // update the machine's /var/lib/containers/cache (blob info cache).
     await runOk(
       "unshare",
-      ["-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs -o size=16m lab-skopeo /var/lib && exec skopeo "$@"', "skopeo",
-        "copy", "--quiet", "--insecure-policy", "--dest-tls-verify=false", "--digestfile", digestFile, `oci:${layoutDir}:${t}`, `docker://${this.d.registries.upstream.backendUrl.replace(/^http:\/\//, "")}/${r}:${t}`],
+      [
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t tmpfs -o size=16m lab-skopeo /var/lib && exec skopeo "$@"',
+        "skopeo",
+        "copy",
+        "--quiet",
+        "--insecure-policy",
+        "--dest-tls-verify=false",
+        "--digestfile",
+        digestFile,
+        `oci:${layoutDir}:${t}`,
+        `docker://${this.d.registries.upstream.backendUrl.replace(/^http:\/\//, "")}/${r}:${t}`,
+      ],
       { timeoutMs: 60_000, env: labEnv(this.d.dir, { TMPDIR: path.join(this.d.dir, "tmp") }) },
     );
     const digest = fs.readFileSync(digestFile, "utf8").trim();

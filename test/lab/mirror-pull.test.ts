@@ -48,14 +48,20 @@ async function configureContainerd(n: NodeDescription, sudo = ""): Promise<void>
   const mirror = lab.registry("mirror");
   const toml = mirrorOnlyHostsToml(mirror.url);
   // Write the files over SSH like an operator would (heredoc through the login user, sudo where needed).
-  await lab.execOk(n, `${sudo}mkdir -p /etc/containerd/certs.d/docker.io && ${sudo}tee /etc/containerd/certs.d/docker.io/hosts.toml >/dev/null`, { input: toml });
+  await lab.execOk(n, `${sudo}mkdir -p /etc/containerd/certs.d/docker.io && ${sudo}tee /etc/containerd/certs.d/docker.io/hosts.toml >/dev/null`, {
+    input: toml,
+  });
   const before = lab.readNodeFile(n, "/etc/containerd/config.toml");
   const after =
     n.runtime === "containerd2"
       ? before.replace(/^(\s*)config_path = ''$/m, "$1config_path = '/etc/containerd/certs.d'")
       : before.replace(/^(\s*)config_path = ""$/m, '$1config_path = "/etc/containerd/certs.d"');
   expect(after).not.toBe(before);
-  await lab.execOk(n, `${sudo}tee /etc/containerd/config.toml.new >/dev/null && ${sudo}mv /etc/containerd/config.toml.new /etc/containerd/config.toml`, { input: after });
+  await lab.execOk(
+    n,
+    `${sudo}tee /etc/containerd/config.toml.new >/dev/null && ${sudo}mv /etc/containerd/config.toml.new /etc/containerd/config.toml`,
+    { input: after },
+  );
   const restarts = lab.restartCount(n);
   await lab.execOk(n, `${sudo}systemctl restart containerd`);
   expect(lab.restartCount(n)).toBe(restarts + 1);
@@ -114,7 +120,12 @@ test("containerd 1.6 as the unprivileged user with sudo", async () => {
   const n = lab.node("c16-sudo");
   await configureContainerd(n, "sudo -n ");
   await pullThroughMirrorWithUpstreamDown(n);
-  expect(lab.systemctlCalls(n).filter((c) => c.verb === "restart").every((c) => c.uid === 0)).toBe(true);
+  expect(
+    lab
+      .systemctlCalls(n)
+      .filter((c) => c.verb === "restart")
+      .every((c) => c.uid === 0),
+  ).toBe(true);
 });
 
 test("CRI-O-style node: a registries.conf.d drop-in makes skopeo and podman use the mirror", async () => {
@@ -181,10 +192,12 @@ test("namespaced mirror: override_path = true on /v2/test-namespace serves conta
   expect(reqs.every((r) => r.path.startsWith(`${ns.pathPrefix}/${img.repo}/`) && r.params.ns === "docker.io" && r.status === 200)).toBe(true);
   // outside the namespace the front answers 404
   const status = await new Promise<number>((resolve, reject) => {
-    http.get(`http://127.0.0.1:${ns.port}/v2/${img.repo}/manifests/${img.tag}`, { timeout: 10_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on("error", reject);
+    http
+      .get(`http://127.0.0.1:${ns.port}/v2/${img.repo}/manifests/${img.tag}`, { timeout: 10_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on("error", reject);
   });
   expect(status).toBe(404);
 });
@@ -222,7 +235,14 @@ test("auth mirror: private CA + basic auth; containerd 2.x pulls with ca in host
 test("auth mirror: the private CA is not trusted by nodes by default (TLS error without it)", async () => {
   const n = lab.node("crio");
   const am = lab.registry("auth-mirror");
-  const r = await lab.nsExec(n, ["skopeo", "inspect", "--no-tags", "--creds", `${am.username}:${am.password}`, `docker://${am.host}/library/hello:1.0`]);
+  const r = await lab.nsExec(n, [
+    "skopeo",
+    "inspect",
+    "--no-tags",
+    "--creds",
+    `${am.username}:${am.password}`,
+    `docker://${am.host}/library/hello:1.0`,
+  ]);
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(/x509|certificate/);
   // with the CA in /etc/containers/certs.d/<host>/ it works

@@ -20,15 +20,7 @@ import { LAB_MARKER, LAB_PATH } from "./proc";
 import type { ContainerdConfigVariant, NodeRuntime, NodeSpec, NodeUser, SudoMode } from "./types";
 
 /** Names that resolve to 127.0.0.1 (the upstream front) inside every node. */
-export const UPSTREAM_NAMES = [
-  "docker.io",
-  "registry-1.docker.io",
-  "index.docker.io",
-  "gcr.io",
-  "icr.io",
-  "quay.io",
-  "registry.local",
-];
+export const UPSTREAM_NAMES = ["docker.io", "registry-1.docker.io", "index.docker.io", "gcr.io", "icr.io", "quay.io", "registry.local"];
 
 /** Extra name for the auth mirror (its certificate covers it too). */
 export const AUTH_MIRROR_NAME = "auth-mirror.local";

@@ -14,12 +14,31 @@ export async function makeCa(dir: string, name: string, cn: string): Promise<Cer
   fs.mkdirSync(dir, { recursive: true });
   const key = path.join(dir, `${name}.key`);
   const cert = path.join(dir, `${name}.crt`);
-  await runOk("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", key, "-out", cert, "-days", "30", "-subj", `/O=registry-mirrors lab/CN=${cn}`,
-    "-addext", "basicConstraints=critical,CA:TRUE",
-    "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-  ], { timeoutMs: 20_000 });
+  await runOk(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "30",
+      "-subj",
+      `/O=registry-mirrors lab/CN=${cn}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
+    { timeoutMs: 20_000 },
+  );
   return { key, cert, pem: fs.readFileSync(cert, "utf8") };
 }
 
@@ -39,13 +58,29 @@ export async function makeServerCert(dir: string, name: string, ca: CertFiles, d
       "",
     ].join("\n"),
   );
-  await runOk("openssl", [
-    "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", key, "-out", csr, "-subj", `/O=registry-mirrors lab/CN=${dnsNames[0]}`,
-  ], { timeoutMs: 20_000 });
-  await runOk("openssl", [
-    "x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial",
-    "-out", cert, "-days", "30", "-extfile", ext,
-  ], { timeoutMs: 20_000 });
+  await runOk(
+    "openssl",
+    [
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      csr,
+      "-subj",
+      `/O=registry-mirrors lab/CN=${dnsNames[0]}`,
+    ],
+    { timeoutMs: 20_000 },
+  );
+  await runOk(
+    "openssl",
+    ["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial", "-out", cert, "-days", "30", "-extfile", ext],
+    { timeoutMs: 20_000 },
+  );
   return { key, cert, pem: fs.readFileSync(cert, "utf8") };
 }

@@ -161,7 +161,18 @@ export function nginxDirs(prefix: string): void {
 
 /** Parse one JSON access-log line (see {@link LOG_FORMAT}). */
 export function parseAccessLine(line: string):
-  | { time: string; method: string; path: string; query: string; params: Record<string, string>; host: string; sni: string; userAgent: string; status: number; remoteUser: string }
+  | {
+      time: string;
+      method: string;
+      path: string;
+      query: string;
+      params: Record<string, string>;
+      host: string;
+      sni: string;
+      userAgent: string;
+      status: number;
+      remoteUser: string;
+    }
   | undefined {
   let o: Record<string, string>;
   try {

@@ -35,19 +35,31 @@ export class ThrowawaySshd {
     const login = opts.authorizedKeys !== undefined;
     if (login) fs.writeFileSync(path.join(this.dir, "authorized_keys"), opts.authorizedKeys!, { mode: 0o600 });
     this.port = await freePort();
-    fs.writeFileSync(path.join(this.dir, "sshd_config"), [
-      "ListenAddress 127.0.0.1", `Port ${this.port}`, ...types.map((t) => `HostKey ${this.dir}/host_${t}`), `PidFile ${this.dir}/sshd.pid`,
-      ...(login ? [`AuthorizedKeysFile ${this.dir}/authorized_keys`, "PubkeyAuthentication yes", "PermitRootLogin prohibit-password"] : []),
-      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "LogLevel VERBOSE",
-      ...(opts.extraConfig ?? []), "",
-    ].join("\n"));
+    fs.writeFileSync(
+      path.join(this.dir, "sshd_config"),
+      [
+        "ListenAddress 127.0.0.1",
+        `Port ${this.port}`,
+        ...types.map((t) => `HostKey ${this.dir}/host_${t}`),
+        `PidFile ${this.dir}/sshd.pid`,
+        ...(login ? [`AuthorizedKeysFile ${this.dir}/authorized_keys`, "PubkeyAuthentication yes", "PermitRootLogin prohibit-password"] : []),
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        "LogLevel VERBOSE",
+        ...(opts.extraConfig ?? []),
+        "",
+      ].join("\n"),
+    );
     fs.mkdirSync("/run/sshd", { recursive: true });
     const fd = fs.openSync(this.log, "a");
     this.proc = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(this.dir, "sshd_config")], { stdio: ["ignore", fd, fd] });
     fs.closeSync(fd);
     const end = Date.now() + 10_000;
     while (!fs.readFileSync(this.log, "utf8").includes("Server listening")) {
-      if (Date.now() > end || this.proc.exitCode !== null) throw new Error(`sshd in ${this.dir} did not start:\n${fs.readFileSync(this.log, "utf8")}`);
+      if (Date.now() > end || this.proc.exitCode !== null)
+        throw new Error(`sshd in ${this.dir} did not start:\n${fs.readFileSync(this.log, "utf8")}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

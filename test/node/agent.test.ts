@@ -18,7 +18,12 @@ let systemctlLog: string;
 const LIVE = 'version = 2\n# ops team comment\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n';
 
 function run(command: string, stdin = ""): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync("/bin/sh", ["-c", command], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: `${join(root, "bin")}:${process.env.PATH}` }, timeout: 60_000 });
+  const r = spawnSync("/bin/sh", ["-c", command], {
+    input: stdin,
+    encoding: "utf8",
+    env: { ...process.env, PATH: `${join(root, "bin")}:${process.env.PATH}` },
+    timeout: 60_000,
+  });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -55,7 +60,12 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-const restarts = () => (existsSync(systemctlLog) ? readFileSync(systemctlLog, "utf8").split("\n").filter((l) => l.startsWith("restart")).length : 0);
+const restarts = () =>
+  existsSync(systemctlLog)
+    ? readFileSync(systemctlLog, "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("restart")).length
+    : 0;
 
 it("reads the runtime's main config and its hash", () => {
   const state = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
@@ -135,7 +145,12 @@ it("removal leaves a config.toml someone else changed since, and says so", () =>
 
 it("compare-and-swap: a config.toml changed between read and write stops the run before anything is written", () => {
   const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
-  const plan = renderNodeConfig({ mirrors: [MIRROR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
+  const plan = renderNodeConfig({
+    mirrors: [MIRROR],
+    runtime: { kind: "containerd", version: "1.6.20" },
+    liveConfig: read.mainConfig!.content,
+    paths,
+  });
   writeFileSync(paths.containerdConfig, `${LIVE}# edited behind our back\n`);
   const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan, readMain: read.mainConfig });
   const r = run(cmd.command, cmd.stdin);
@@ -152,7 +167,14 @@ it("compare-and-swap also guards a plan that leaves config.toml alone: a read ol
   const plan = renderNodeConfig({ mirrors: [GCR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
   expect(plan.mainConfig).toBeUndefined();
   writeFileSync(paths.containerdConfig, `${read.mainConfig!.content}# edited by hand\n`);
-  const cmd = applyCommand({ ...target, runtime: "containerd", paths, plan, readMain: read.mainConfig, reread: "pulumi up --replace 'urn:…::mirrors-node-a-read'" });
+  const cmd = applyCommand({
+    ...target,
+    runtime: "containerd",
+    paths,
+    plan,
+    readMain: read.mainConfig,
+    reread: "pulumi up --replace 'urn:…::mirrors-node-a-read'",
+  });
   const r = run(cmd.command, cmd.stdin);
   expect(r.status).not.toBe(0);
   expect(r.stderr).toContain("step cas: ");
@@ -189,7 +211,10 @@ it("a plan with no files removes every file the last one owned (the keep-list of
   expect(r.status).toBe(0);
   expect(existsSync(join(paths.hostsDir, "docker.io/hosts.toml"))).toBe(false);
   expect(existsSync(join(paths.hostsDir, "gcr.io/hosts.toml"))).toBe(false);
-  expect(parseApplyOutput(r.stdout).removed.sort()).toEqual([join(paths.hostsDir, "docker.io/hosts.toml"), join(paths.hostsDir, "gcr.io/hosts.toml")]);
+  expect(parseApplyOutput(r.stdout).removed.sort()).toEqual([
+    join(paths.hostsDir, "docker.io/hosts.toml"),
+    join(paths.hostsDir, "gcr.io/hosts.toml"),
+  ]);
   // config.toml stays owned, so removal still restores it.
   expect(readFileSync(join(target.stateDir!, "manifest"), "utf8")).toMatch(new RegExp(`^m ${paths.containerdConfig} `, "m"));
   expect(run(removeCommand({ ...target, control: { healthCheck: "true" } }, "containerd", 2)).status).toBe(0);
@@ -205,13 +230,20 @@ describe("one run at a time on a node", () => {
       mkdirSync(lock());
       writeFileSync(join(lock(), "pid"), `${holder.pid}\n`);
       const read = parseReadOutput(run(readCommand(target, paths, "containerd")).stdout);
-      const plan = renderNodeConfig({ mirrors: [MIRROR], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths });
+      const plan = renderNodeConfig({
+        mirrors: [MIRROR],
+        runtime: { kind: "containerd", version: "1.6.20" },
+        liveConfig: read.mainConfig!.content,
+        paths,
+      });
       const cmd = applyCommand({ ...target, lockTimeoutSeconds: 2, runtime: "containerd", paths, plan, readMain: read.mainConfig });
       const t0 = Date.now();
       const r = run(cmd.command, cmd.stdin);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
       expect(r.status).not.toBe(0);
-      expect(r.stderr).toContain(`node node-a: step lock: another registry-mirrors run (pid ${holder.pid}) has held ${lock()} for 2 s; nothing was written`);
+      expect(r.stderr).toContain(
+        `node node-a: step lock: another registry-mirrors run (pid ${holder.pid}) has held ${lock()} for 2 s; nothing was written`,
+      );
       expect(existsSync(paths.hostsDir)).toBe(false);
       expect(readFileSync(paths.containerdConfig, "utf8")).toBe(LIVE);
       expect(existsSync(lock())).toBe(true); // still the other run's
@@ -246,11 +278,20 @@ describe("one run at a time on a node", () => {
         child.stdin.end(c.stdin);
       });
     const results = await Promise.all(cmds.map(runAsync));
-    expect(results.map((r) => [r.status, r.stderr])).toEqual([[0, ""], [0, ""]]);
+    expect(results.map((r) => [r.status, r.stderr])).toEqual([
+      [0, ""],
+      [0, ""],
+    ]);
     // Whichever ran second wrote last; its manifest names exactly its files, and nothing else of ours is on disk.
     const manifest = readFileSync(join(target.stateDir!, "manifest"), "utf8");
-    const owned = manifest.split("\n").filter((l) => l.startsWith("f ")).map((l) => l.split(" ")[1]).sort();
-    const onDisk = readdir(paths.hostsDir).filter((f) => f.endsWith("hosts.toml")).sort();
+    const owned = manifest
+      .split("\n")
+      .filter((l) => l.startsWith("f "))
+      .map((l) => l.split(" ")[1])
+      .sort();
+    const onDisk = readdir(paths.hostsDir)
+      .filter((f) => f.endsWith("hosts.toml"))
+      .sort();
     expect(onDisk).toEqual(owned);
     expect(readdir(root).filter((f) => f.includes(".rm-new") || /\/run\.\d+$/.test(f))).toEqual([]);
     expect(existsSync(lock())).toBe(false);
@@ -285,7 +326,9 @@ describe("the apply's command and its stdin", () => {
     const [hosts] = plan.files;
     const read = { path: paths.containerdConfig, sha256: sha256(LIVE) };
     expect(() => applyStdin(plan, read, plan.files)).not.toThrow();
-    expect(() => applyStdin(plan, read, [{ ...hosts, content: `${hosts.content}# other\n` }])).toThrow(/is embedded in the apply command with other content or mode than the plan/);
+    expect(() => applyStdin(plan, read, [{ ...hosts, content: `${hosts.content}# other\n` }])).toThrow(
+      /is embedded in the apply command with other content or mode than the plan/,
+    );
     expect(() => applyStdin(plan, read, [{ ...hosts, mode: 0o600 }])).toThrow(/with other content or mode/);
     expect(() => applyStdin(plan, read, [{ ...hosts, path: join(paths.hostsDir, "quay.io/hosts.toml") }])).toThrow(/but not in the plan/);
   });

@@ -7,7 +7,16 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import { tmpdir } from "os";
 import { join } from "path";
 import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths } from "../../src";
-import { applyCommand, ownEntries, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type InstanceOwner, type NodeTarget } from "../../src/node/scripts";
+import {
+  applyCommand,
+  ownEntries,
+  parseApplyOutput,
+  parseReadOutput,
+  readCommand,
+  removeCommand,
+  type InstanceOwner,
+  type NodeTarget,
+} from "../../src/node/scripts";
 
 /** A config.toml as an ops team left it. */
 export const LIVE_CONFIG = 'version = 2\n# ops team comment\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n';
@@ -24,12 +33,18 @@ export interface RunResult {
 
 export class FakeNode {
   readonly root = mkdtempSync(join(tmpdir(), "rm-agent-"));
-  readonly paths: NodePaths = resolvePaths({ hostsDir: join(this.root, "etc/containerd/certs.d"), containerdConfig: join(this.root, "etc/containerd/config.toml") });
+  readonly paths: NodePaths = resolvePaths({
+    hostsDir: join(this.root, "etc/containerd/certs.d"),
+    containerdConfig: join(this.root, "etc/containerd/config.toml"),
+  });
   readonly target: NodeTarget = { node: "node-a", sudo: false, stateDir: join(this.root, "state"), control: { healthCheck: "true" } };
   readonly systemctlLog = join(this.root, "systemctl.log");
 
   /** `shell`: the `sh` of this node (first on PATH, so the agent's `exec sh -c` runs it too). */
-  constructor(readonly shell: ShellName = "dash", live = LIVE_CONFIG) {
+  constructor(
+    readonly shell: ShellName = "dash",
+    live = LIVE_CONFIG,
+  ) {
     mkdirSync(join(this.root, "etc/containerd"), { recursive: true });
     writeFileSync(this.paths.containerdConfig, live, { mode: 0o640 });
     mkdirSync(join(this.root, "bin"));
@@ -113,11 +128,19 @@ export class FakeNode {
   /** The manifest's lines (`[]` when there is none). */
   manifest(): string[] {
     const file = join(this.stateDir, "manifest");
-    return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l !== "") : [];
+    return existsSync(file)
+      ? readFileSync(file, "utf8")
+          .split("\n")
+          .filter((l) => l !== "")
+      : [];
   }
 
   restarts(): number {
-    return existsSync(this.systemctlLog) ? readFileSync(this.systemctlLog, "utf8").split("\n").filter((l) => l.startsWith("restart")).length : 0;
+    return existsSync(this.systemctlLog)
+      ? readFileSync(this.systemctlLog, "utf8")
+          .split("\n")
+          .filter((l) => l.startsWith("restart")).length
+      : 0;
   }
 
   dispose(): void {

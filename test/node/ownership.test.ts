@@ -64,11 +64,13 @@ describe.each(Object.keys(SHELLS) as ShellName[])("under %s", (name) => {
       expect(team.plan.mainConfig).toBeUndefined(); // config_path is already there: the team instance shares the edit
       expect(existsSync(node.hostsToml("docker.io"))).toBe(true);
       expect(existsSync(node.hostsToml("gcr.io"))).toBe(true);
-      expect(node.manifest()).toEqual(expect.arrayContaining([
-        expect.stringMatching(new RegExp(`^f ${node.hostsToml("docker.io")} - \\S+ ${BASE.id}$`)),
-        expect.stringMatching(new RegExp(`^f ${node.hostsToml("gcr.io")} - \\S+ ${TEAM.id}$`)),
-        expect.stringMatching(new RegExp(`^m ${node.paths.containerdConfig} \\S+ \\S+ (${BASE.id},${TEAM.id}|${TEAM.id},${BASE.id})$`)),
-      ]));
+      expect(node.manifest()).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(new RegExp(`^f ${node.hostsToml("docker.io")} - \\S+ ${BASE.id}$`)),
+          expect.stringMatching(new RegExp(`^f ${node.hostsToml("gcr.io")} - \\S+ ${TEAM.id}$`)),
+          expect.stringMatching(new RegExp(`^m ${node.paths.containerdConfig} \\S+ \\S+ (${BASE.id},${TEAM.id}|${TEAM.id},${BASE.id})$`)),
+        ]),
+      );
       const configured = readFileSync(node.paths.containerdConfig, "utf8");
 
       const [first, last] = leaveOrder as InstanceOwner[];
@@ -106,7 +108,10 @@ describe.each(Object.keys(SHELLS) as ShellName[])("under %s", (name) => {
   });
 
   it("a read shows an instance the content of its own files only: another stack's hosts.toml may hold credentials", () => {
-    const secret: Mirror = { upstream: "docker.io", endpoints: [{ url: "https://harbor.internal", auth: { username: "robot", password: "base-only-s3cret" } }] };
+    const secret: Mirror = {
+      upstream: "docker.io",
+      endpoints: [{ url: "https://harbor.internal", auth: { username: "robot", password: "base-only-s3cret" } }],
+    };
     ok(node.apply([secret], { owner: BASE }).result);
     ok(node.apply([GCR], { owner: TEAM }).result);
     const token = Buffer.from("robot:base-only-s3cret").toString("base64");
@@ -202,7 +207,15 @@ describe.each(Object.keys(SHELLS) as ShellName[])("under %s", (name) => {
   describe("a node written by a version without owners (manifest version 1)", () => {
     /** Rewrites the manifest as version 1 wrote it: no `v` line, four fields. */
     const downgrade = () => {
-      const v1 = node.manifest().filter((l) => !l.startsWith("v ")).map((l) => l.split(" ").slice(0, l.startsWith("d ") ? 2 : 4).join(" "));
+      const v1 = node
+        .manifest()
+        .filter((l) => !l.startsWith("v "))
+        .map((l) =>
+          l
+            .split(" ")
+            .slice(0, l.startsWith("d ") ? 2 : 4)
+            .join(" "),
+        );
       writeFileSync(join(node.stateDir, "manifest"), `${v1.join("\n")}\n`);
     };
 
@@ -215,7 +228,12 @@ describe.each(Object.keys(SHELLS) as ShellName[])("under %s", (name) => {
       expect(r.report.written).toEqual([]);
       expect(snapshot()).toEqual(before);
       expect(node.manifest()[0]).toBe("v 2");
-      expect(node.manifest().filter((l) => /^[fm] /.test(l)).every((l) => l.endsWith(` ${BASE.id}`))).toBe(true);
+      expect(
+        node
+          .manifest()
+          .filter((l) => /^[fm] /.test(l))
+          .every((l) => l.endsWith(` ${BASE.id}`)),
+      ).toBe(true);
       ok(node.apply([QUAY], { owner: TEAM }).result);
       ok(node.remove(BASE));
       expect(existsSync(node.hostsToml("quay.io"))).toBe(true);

@@ -9,7 +9,10 @@ import { AGENT_DIR } from "../../src/node/agent";
 import { applyCommand, readCommand, removeCommand, type NodeTarget } from "../../src/node/scripts";
 
 const paths = resolvePaths({});
-const target: NodeTarget = { node: "node-1", owner: { id: "infra/prod/mirrors#0123abcd", peers: "infra/prod/", takeOver: ["infra/team/mirrors"], retire: ["infra/prod/old"] } };
+const target: NodeTarget = {
+  node: "node-1",
+  owner: { id: "infra/prod/mirrors#0123abcd", peers: "infra/prod/", takeOver: ["infra/team/mirrors"], retire: ["infra/prod/old"] },
+};
 const plan = renderNodeConfig({
   mirrors: [
     { upstream: "docker.io", endpoints: [{ url: "https://harbor.internal/v2/dockerhub", auth: { username: "robot", password: "s3cret" } }] },
@@ -31,7 +34,12 @@ const commands: Record<string, string> = {
   read: readCommand(target, paths, "containerd"),
   "read (auto)": readCommand(target, paths),
   apply: applyCommand({ ...target, runtime: "containerd", paths, plan, readMain: { path: paths.containerdConfig, sha256: "absent" } }).command,
-  "apply (cri-o)": applyCommand({ ...target, runtime: "cri-o", paths, plan: renderNodeConfig({ mirrors: [{ upstream: "gcr.io", endpoints: [{ url: "https://m.internal" }] }], runtime: { kind: "cri-o" }, paths }) }).command,
+  "apply (cri-o)": applyCommand({
+    ...target,
+    runtime: "cri-o",
+    paths,
+    plan: renderNodeConfig({ mirrors: [{ upstream: "gcr.io", endpoints: [{ url: "https://m.internal" }] }], runtime: { kind: "cri-o" }, paths }),
+  }).command,
   remove: removeCommand(target, "containerd"),
 };
 

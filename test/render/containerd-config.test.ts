@@ -63,7 +63,8 @@ describe("config_path in the right table for each schema", () => {
   });
 
   it("an explicit registry table without config_path gets the key right under its header", () => {
-    const live = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n    # comment\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n';
+    const live =
+      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n    # comment\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n';
     const after = render(live).mainConfig!.content;
     expectOnlyChange(live, after, V2_TABLE, "/etc/containerd/certs.d");
     expect(after.split("\n")[2]).toBe('  config_path = "/etc/containerd/certs.d"');
@@ -126,7 +127,7 @@ describe("config_path in the right table for each schema", () => {
     for (const hostsDir of ["adopt", "fixed"] as const) {
       const plan = render(live, V16, { hostsDir });
       expectOnlyChange(live, plan.mainConfig!.content, V2_TABLE, "/etc/containerd/certs.d");
-      expect(plan.warnings.join("\n")).toContain("lists several directories; it becomes \"/etc/containerd/certs.d\"");
+      expect(plan.warnings.join("\n")).toContain('lists several directories; it becomes "/etc/containerd/certs.d"');
       expect(plan.warnings.join("\n")).toContain("Move hosts.toml files from /etc/docker/certs.d into /etc/containerd/certs.d");
       expect(plan.warnings.join("\n")).not.toContain("config_path changes from");
     }
@@ -186,7 +187,10 @@ describe("refuses what containerd cannot load", () => {
   });
 
   it("a file that does not parse", () => {
-    expect(problemsOf(() => render("version = 2\n[plugins\n"))[0]).toMatchObject({ path: "liveConfig", message: expect.stringMatching(/does not parse/) });
+    expect(problemsOf(() => render("version = 2\n[plugins\n"))[0]).toMatchObject({
+      path: "liveConfig",
+      message: expect.stringMatching(/does not parse/),
+    });
   });
 
   it("legacy mirrors by default: lists them and both ways out", () => {
@@ -204,7 +208,13 @@ describe("refuses what containerd cannot load", () => {
         runtime: V21,
         liveConfig: "version = 3\n",
         legacy: "write",
-        mirrors: [{ upstream: "docker.io", fallback: false, endpoints: [{ url: "https://m.internal", caCert: undefined, skipVerify: true, headers: { "X-A": "b" } }] }],
+        mirrors: [
+          {
+            upstream: "docker.io",
+            fallback: false,
+            endpoints: [{ url: "https://m.internal", caCert: undefined, skipVerify: true, headers: { "X-A": "b" } }],
+          },
+        ],
       }),
     );
     expect(problems.map((p) => p.path)).toEqual(["mirrors[0].fallback", "mirrors[0].endpoints[0].headers", "mirrors[0].endpoints[0]"]);
@@ -221,6 +231,7 @@ describe("legacy migrate", () => {
   const plan = renderNodeConfig({ mirrors: MIRRORS, runtime: V16, liveConfig: LIVE_LEGACY, legacy: "migrate" });
 
   it("removes mirrors and configs.*.tls, keeps configs.*.auth, sets config_path", () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a deep walk into a parsed document
     const after = parse(plan.mainConfig!.content) as any;
     const registry = after.plugins["io.containerd.grpc.v1.cri"].registry;
     expect(registry.mirrors).toBeUndefined();

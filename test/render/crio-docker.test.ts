@@ -24,7 +24,12 @@ function dropIn(mirrors: Mirror[]) {
 
 describe("CRI-O / containers-registries.conf", () => {
   it("never puts a scheme in a location and marks http and skipVerify insecure", () => {
-    const doc = dropIn([{ upstream: "gcr.io", endpoints: [{ url: "http://10.0.0.5:5000" }, { url: "https://m.internal", skipVerify: true }, { url: "https://ok.internal" }] }]);
+    const doc = dropIn([
+      {
+        upstream: "gcr.io",
+        endpoints: [{ url: "http://10.0.0.5:5000" }, { url: "https://m.internal", skipVerify: true }, { url: "https://ok.internal" }],
+      },
+    ]);
     expect(doc.registry[0]).toEqual({
       prefix: "gcr.io",
       location: "gcr.io",
@@ -47,7 +52,10 @@ describe("CRI-O / containers-registries.conf", () => {
   });
 
   it("puts the mirror CA where containers/image looks for it and reloads", () => {
-    const plan = renderNodeConfig({ mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://m.internal:8443", caCert: CA }] }], runtime: CRIO });
+    const plan = renderNodeConfig({
+      mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://m.internal:8443", caCert: CA }] }],
+      runtime: CRIO,
+    });
     expect(plan.files.map((f) => f.path)).toContain("/etc/containers/certs.d/m.internal:8443/ca.crt");
     expect(plan.action).toBe("reload");
   });
@@ -61,7 +69,12 @@ describe("CRI-O / containers-registries.conf", () => {
         { upstream: "quay.io", fallback: false, endpoints: [{ url: "https://c.internal", capabilities: ["pull"] }] },
       ],
     });
-    expect(found.map((p) => p.path)).toEqual(["mirrors[0].upstream", "mirrors[1].endpoints[0].headers", "mirrors[1].endpoints[0].url", "mirrors[2].endpoints[0].capabilities"]);
+    expect(found.map((p) => p.path)).toEqual([
+      "mirrors[0].upstream",
+      "mirrors[1].endpoints[0].headers",
+      "mirrors[1].endpoints[0].url",
+      "mirrors[2].endpoints[0].capabilities",
+    ]);
   });
 
   it("two endpoints on one host share one CA file: the same CA is fine, a different one is a conflict", () => {
@@ -80,14 +93,22 @@ describe("CRI-O / containers-registries.conf", () => {
 
 describe("Docker Engine daemon.json", () => {
   it("merges into the live JSON, keeps other keys, reloads", () => {
-    const plan = renderNodeConfig({ runtime: DOCKER, liveConfig: '{"debug": true}', mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://mirror.gcr.io/" }] }] });
+    const plan = renderNodeConfig({
+      runtime: DOCKER,
+      liveConfig: '{"debug": true}',
+      mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://mirror.gcr.io/" }] }],
+    });
     expect(JSON.parse(plan.mainConfig!.content)).toEqual({ debug: true, "registry-mirrors": ["https://mirror.gcr.io"] });
     expect(plan.action).toBe("reload");
   });
 
   it("unchanged daemon.json: no reload", () => {
     const live = '{"registry-mirrors": ["https://mirror.gcr.io"]}';
-    const plan = renderNodeConfig({ runtime: DOCKER, liveConfig: live, mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://mirror.gcr.io" }] }] });
+    const plan = renderNodeConfig({
+      runtime: DOCKER,
+      liveConfig: live,
+      mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://mirror.gcr.io" }] }],
+    });
     expect(plan.mainConfig).toBeUndefined();
     expect(plan.action).toBe("none");
   });
@@ -106,7 +127,9 @@ describe("Docker Engine daemon.json", () => {
   });
 
   it("a daemon.json that is not JSON is a clear error", () => {
-    expect(problems({ runtime: DOCKER, liveConfig: "{debug", mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://m.internal" }] }] })[0].path).toBe("liveConfig");
+    expect(
+      problems({ runtime: DOCKER, liveConfig: "{debug", mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://m.internal" }] }] })[0].path,
+    ).toBe("liveConfig");
   });
 });
 
@@ -115,6 +138,9 @@ describe("renderNodeConfig input", () => {
     expect(problems({ runtime: { kind: "podman" as never }, mirrors: [] })[0].path).toBe("runtime.kind");
     expect(problems({ runtime: CRIO, mirrors: [], paths: { registriesDir: "etc/containers" } })[0].path).toBe("paths.registriesDir");
     expect(problems({ runtime: CRIO, mirrors: [], paths: { hostsDir: "/etc/my certs" } })[0].path).toBe("paths.hostsDir");
-    expect(problems({ runtime: CRIO, mirrors: [], paths: { hostDir: "/x" } as never })[0]).toMatchObject({ path: "paths.hostDir", message: expect.stringContaining("hostsDir") });
+    expect(problems({ runtime: CRIO, mirrors: [], paths: { hostDir: "/x" } as never })[0]).toMatchObject({
+      path: "paths.hostDir",
+      message: expect.stringContaining("hostsDir"),
+    });
   });
 });

@@ -15,9 +15,17 @@ const secretText = (prefix: string) => fc.stringMatching(/^[A-Za-z0-9]{12,20}$/)
 const host = fc.constantFrom("mirror.internal", "10.0.0.5", "harbor.example.com", "[fd00::5]", "m-2.corp.example");
 const endpoint = fc.record(
   {
-    url: fc.tuple(fc.constantFrom("http", "https"), host, fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), fc.constantFrom("", "/v2/dockerhub", "/v2/library/x"))
+    url: fc
+      .tuple(
+        fc.constantFrom("http", "https"),
+        host,
+        fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+        fc.constantFrom("", "/v2/dockerhub", "/v2/library/x"),
+      )
       .map(([scheme, h, port, path]) => `${scheme}://${h}${port ? `:${port}` : ""}${path}`),
-    capabilities: fc.option(fc.constantFrom<("pull" | "resolve" | "push")[]>(["pull"], ["pull", "resolve"], ["pull", "resolve", "push"]), { nil: undefined }),
+    capabilities: fc.option(fc.constantFrom<("pull" | "resolve" | "push")[]>(["pull"], ["pull", "resolve"], ["pull", "resolve", "push"]), {
+      nil: undefined,
+    }),
     skipVerify: fc.option(fc.boolean(), { nil: undefined }),
     auth: fc.option(fc.record({ username: fc.constantFrom("robot$puller", "u"), password: secretText("PW") }), { nil: undefined }),
     headers: fc.option(fc.record({ "X-Token": secretText("HV") }), { nil: undefined }),
@@ -33,10 +41,17 @@ const mirror: fc.Arbitrary<Mirror> = fc.record(
   },
   { requiredKeys: ["upstream", "endpoints"] },
 ) as fc.Arbitrary<Mirror>;
-const mirrors = fc.uniqueArray(mirror, { minLength: 0, maxLength: 4, selector: (m) => (m.upstream === "index.docker.io" ? "docker.io" : m.upstream) });
+const mirrors = fc.uniqueArray(mirror, {
+  minLength: 0,
+  maxLength: 4,
+  selector: (m) => (m.upstream === "index.docker.io" ? "docker.io" : m.upstream),
+});
 /** A containerd and a config.toml it can run with (a schema it does not read is refused, rightly). */
 const node = fc.oneof(
-  fc.tuple(fc.constantFrom<RuntimeInfo>({ kind: "containerd", version: "1.6.20" }, { kind: "containerd", version: "1.7.22" }), fc.constantFrom("", LIVE_V1, LIVE_V2)),
+  fc.tuple(
+    fc.constantFrom<RuntimeInfo>({ kind: "containerd", version: "1.6.20" }, { kind: "containerd", version: "1.7.22" }),
+    fc.constantFrom("", LIVE_V1, LIVE_V2),
+  ),
   fc.tuple(fc.constant<RuntimeInfo>({ kind: "containerd", version: "2.1.4" }), fc.constantFrom("", LIVE_V2, LIVE_V3)),
 );
 
@@ -62,13 +77,23 @@ describe("validation", () => {
   });
 
   it("never echoes a password or a header value, even for an otherwise broken spec", () => {
-    const broken = fc.tuple(mirrors, fc.constantFrom("upstream", "url", "none")).map(([ms, breakWhat]) =>
-      ms.map((m, i) => (i > 0 || breakWhat === "none" ? m : breakWhat === "upstream" ? { ...m, upstream: "not a host!" } : { ...m, endpoints: m.endpoints.map((e) => ({ ...e, url: `${e.url} bad` })) })),
-    );
+    const broken = fc
+      .tuple(mirrors, fc.constantFrom("upstream", "url", "none"))
+      .map(([ms, breakWhat]) =>
+        ms.map((m, i) =>
+          i > 0 || breakWhat === "none"
+            ? m
+            : breakWhat === "upstream"
+              ? { ...m, upstream: "not a host!" }
+              : { ...m, endpoints: m.endpoints.map((e) => ({ ...e, url: `${e.url} bad` })) },
+        ),
+      );
     fc.assert(
       fc.property(broken, (ms) => {
         const text = JSON.stringify(findProblems(ms));
-        const secrets = ms.flatMap((m) => m.endpoints.flatMap((e) => [e.auth?.password, ...Object.values(e.headers ?? {})])).filter((s): s is string => !!s);
+        const secrets = ms
+          .flatMap((m) => m.endpoints.flatMap((e) => [e.auth?.password, ...Object.values(e.headers ?? {})]))
+          .filter((s): s is string => !!s);
         return secrets.every((s) => !text.includes(s));
       }),
       RUNS,
@@ -109,10 +134,14 @@ describe("rendering", () => {
 
   it("CRI-O and Docker: deterministic too, and a spec they cannot express is a RegistryMirrorsError", () => {
     fc.assert(
-      fc.property(mirrors, fc.constantFrom<RuntimeInfo>({ kind: "cri-o", version: "1.29.1" }, { kind: "docker", version: "24.0.7" }), (ms, runtime) => {
-        const liveConfig = runtime.kind === "docker" ? '{"log-driver": "json-file"}\n' : undefined;
-        expect(tryRender({ mirrors: structuredClone(ms), runtime, liveConfig })).toEqual(tryRender({ mirrors: ms, runtime, liveConfig }));
-      }),
+      fc.property(
+        mirrors,
+        fc.constantFrom<RuntimeInfo>({ kind: "cri-o", version: "1.29.1" }, { kind: "docker", version: "24.0.7" }),
+        (ms, runtime) => {
+          const liveConfig = runtime.kind === "docker" ? '{"log-driver": "json-file"}\n' : undefined;
+          expect(tryRender({ mirrors: structuredClone(ms), runtime, liveConfig })).toEqual(tryRender({ mirrors: ms, runtime, liveConfig }));
+        },
+      ),
       RUNS,
     );
   });
@@ -129,7 +158,11 @@ describe("the config.toml edit", () => {
       delete registryTable.config_path;
       delete registryTable.mirrors;
       delete registryTable.configs;
-      const doc = { ...top, version: 2, plugins: { "io.containerd.grpc.v1.cri": { ...cri, registry: registryTable }, "io.containerd.other.v1": other } };
+      const doc = {
+        ...top,
+        version: 2,
+        plugins: { "io.containerd.grpc.v1.cri": { ...cri, registry: registryTable }, "io.containerd.other.v1": other },
+      };
       const text = stringify(doc);
       return comment ? `# managed by the ops team\n${text.replace(/\n\[/, "\n# a comment before a table\n[")}\n` : `${text}\n`;
     });
@@ -138,7 +171,11 @@ describe("the config.toml edit", () => {
     let edited = 0;
     fc.assert(
       fc.property(configToml, (text) => {
-        const plan = tryRender({ mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://mirror.internal" }] }], runtime: { kind: "containerd", version: "1.7.22" }, liveConfig: text });
+        const plan = tryRender({
+          mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://mirror.internal" }] }],
+          runtime: { kind: "containerd", version: "1.7.22" },
+          liveConfig: text,
+        });
         if (!plan) return;
         edited += 1;
         const before = parse(text) as { plugins: Record<string, { registry?: Record<string, unknown> }> };

@@ -124,15 +124,24 @@ export const SCENARIOS: Record<string, RenderInput> = {
     runtime: { kind: "containerd", version: "1.6.20" },
     liveConfig: LIVE_LEGACY,
     legacy: "write",
-    mirrors: [{ upstream: "docker.io", endpoints: [{ url: "https://172.18.0.20:5000", caCert: CA, auth: { username: "puller", password: "s3cret-pass" } }] }],
+    mirrors: [
+      { upstream: "docker.io", endpoints: [{ url: "https://172.18.0.20:5000", caCert: CA, auth: { username: "puller", password: "s3cret-pass" } }] },
+    ],
   },
   // Seed: a Harbor proxy-cache project for docker.io on CRI-O.
   "crio-harbor-proxy-cache": {
     runtime: { kind: "cri-o", version: "1.29.1" },
     mirrors: [
-      { upstream: "docker.io", endpoints: [{ url: "https://harbor.example.com/v2/dockerhub", caCert: CA, auth: { username: "robot$puller", password: "harbor-token" } }] },
+      {
+        upstream: "docker.io",
+        endpoints: [{ url: "https://harbor.example.com/v2/dockerhub", caCert: CA, auth: { username: "robot$puller", password: "harbor-token" } }],
+      },
       { upstream: "quay.io", digestOnly: true, endpoints: [{ url: "http://10.0.0.5:5000" }] },
-      { upstream: "registry.local:5000", fallback: false, endpoints: [{ url: "https://mirror-a.internal" }, { url: "https://mirror-b.internal", skipVerify: true }] },
+      {
+        upstream: "registry.local:5000",
+        fallback: false,
+        endpoints: [{ url: "https://mirror-a.internal" }, { url: "https://mirror-b.internal", skipVerify: true }],
+      },
     ],
   },
   "docker-hub-mirrors": {

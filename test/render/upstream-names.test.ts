@@ -18,14 +18,21 @@ describe.each(["index.docker.io", "registry-1.docker.io"])("upstream %s", (upstr
   });
 
   it("containerd legacy write: the deprecated table is keyed docker.io", () => {
-    const plan = renderNodeConfig({ mirrors: [{ ...mirrors[0], fallback: undefined }], runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: 'version = 2\n', legacy: "write" });
+    const plan = renderNodeConfig({
+      mirrors: [{ ...mirrors[0], fallback: undefined }],
+      runtime: { kind: "containerd", version: "1.6.20" },
+      liveConfig: "version = 2\n",
+      legacy: "write",
+    });
     const doc = parse(plan.mainConfig!.content) as { plugins: Record<string, { registry: { mirrors: Record<string, unknown> } }> };
     expect(Object.keys(doc.plugins["io.containerd.grpc.v1.cri"].registry.mirrors)).toEqual(["docker.io"]);
   });
 
   it("CRI-O: the registry prefix is docker.io", () => {
     const plan = renderNodeConfig({ mirrors, runtime: { kind: "cri-o" } });
-    const dropIn = parse(plan.files.find((f) => f.path.endsWith("99-registry-mirrors-docker.io.conf"))!.content) as { registry: { prefix: string }[] };
+    const dropIn = parse(plan.files.find((f) => f.path.endsWith("99-registry-mirrors-docker.io.conf"))!.content) as {
+      registry: { prefix: string }[];
+    };
     expect(dropIn.registry.map((r) => r.prefix)).toEqual(["docker.io"]);
   });
 });

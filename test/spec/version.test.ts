@@ -21,8 +21,11 @@ describe("parseRuntimeVersion", () => {
     // crio --version
     ["crio version 1.29.1", { kind: "cri-o", version: "1.29.1" }],
     ["crio version 1.29.1\nVersion:        1.29.1\nGitCommit:      78e179ba8dd3ce462382a17049e8d1f770246af1\n", { kind: "cri-o", version: "1.29.1" }],
-    ["Version:        1.29.1\nGitCommit:      78e179ba8dd3ce462382a17049e8d1f770246af1\nGitCommitDate:  2024-01-11T21:36:06Z\n", { kind: "cri-o", version: "1.29.1" }],
-    ['INFO[2022-01-01 00:00:00.000] Starting CRI-O, version: 1.22.1\nVersion:          1.22.1\n', { kind: "cri-o", version: "1.22.1" }],
+    [
+      "Version:        1.29.1\nGitCommit:      78e179ba8dd3ce462382a17049e8d1f770246af1\nGitCommitDate:  2024-01-11T21:36:06Z\n",
+      { kind: "cri-o", version: "1.29.1" },
+    ],
+    ["INFO[2022-01-01 00:00:00.000] Starting CRI-O, version: 1.22.1\nVersion:          1.22.1\n", { kind: "cri-o", version: "1.22.1" }],
     // dockerd --version / docker --version
     ["Docker version 24.0.7, build 311b9ff", { kind: "docker", version: "24.0.7" }],
     ["Docker version 20.10.21+dfsg1, build baeda1f", { kind: "docker", version: "20.10.21" }],

@@ -81,9 +81,7 @@ export function planContainerdConfig(input: ContainerdConfigInput): ContainerdCo
   const isV2Runtime = versionAtLeast(input.runtime.version, "2.0.0-alpha");
   if (input.live === undefined) {
     const hostsDir = "fixed" in input.hostsDir ? input.hostsDir.fixed : input.hostsDir.adopt;
-    warnings.push(
-      `config.toml was not read, so it is left as it is: make sure its CRI registry table sets config_path = "${hostsDir}"`,
-    );
+    warnings.push(`config.toml was not read, so it is left as it is: make sure its CRI registry table sets config_path = "${hostsDir}"`);
     return { hostsDir, migrated: [], warnings };
   }
 
@@ -176,16 +174,16 @@ function checkVersionMatchesRuntime(version: number, runtime: RuntimeInfo, warni
     );
   }
   if (version === 2 && v2) {
-    warnings.push(`config.toml is version 2 and containerd ${runtime.version} migrates it in memory on every start; consider \`containerd config migrate\``);
+    warnings.push(
+      `config.toml is version 2 and containerd ${runtime.version} migrates it in memory on every start; consider \`containerd config migrate\``,
+    );
   }
 }
 
 /** A version 3 file with version 2 registry keys: containerd ignores them ("Ignoring unknown key"). */
 function warnIgnoredV2Keys(doc: Record<string, unknown>, warnings: string[]): void {
   if (getPath(doc, REGISTRY_TABLE[2]) !== undefined) {
-    warnings.push(
-      'config.toml is version 3 but has a plugins."io.containerd.grpc.v1.cri".registry table, which containerd 2.x ignores; remove it',
-    );
+    warnings.push('config.toml is version 3 but has a plugins."io.containerd.grpc.v1.cri".registry table, which containerd 2.x ignores; remove it');
   }
 }
 
@@ -274,7 +272,7 @@ function legacyToHostsFile(legacy: LegacyMirror, configs: unknown): HostsFile {
  */
 function chooseHostsDir(current: unknown, input: ContainerdConfigInput, warnings: string[]): string {
   const roots = typeof current === "string" ? current.split(":").filter((r) => r !== "") : [];
-  const chosen = "fixed" in input.hostsDir ? input.hostsDir.fixed : roots[0] ?? input.hostsDir.adopt;
+  const chosen = "fixed" in input.hostsDir ? input.hostsDir.fixed : (roots[0] ?? input.hostsDir.adopt);
   if (roots.length > 1) {
     const others = roots.filter((r) => r !== chosen);
     warnings.push(
@@ -339,7 +337,10 @@ function removeKeys(text: string, paths: string[][]): string {
     const end = s.kind === "keyval" ? s.end : sectionEnd(doc, index);
     for (let line = s.start; line < end; line++) drop.add(line);
   });
-  return joinLines(doc, doc.lines.filter((_, i) => !drop.has(i)));
+  return joinLines(
+    doc,
+    doc.lines.filter((_, i) => !drop.has(i)),
+  );
 }
 
 function pathEquals(a: readonly string[], b: readonly string[]): boolean {
@@ -374,7 +375,9 @@ function prove(expected: unknown, edited: string): void {
   try {
     after = parseToml(edited);
   } catch (e) {
-    fail(`internal error: the edited config.toml does not parse (${(e as Error).message.split("\n")[0]}); nothing was written. Please report this with the file`);
+    fail(
+      `internal error: the edited config.toml does not parse (${(e as Error).message.split("\n")[0]}); nothing was written. Please report this with the file`,
+    );
   }
   const diff = firstDifference(pruneEmpty(expected), pruneEmpty(after));
   if (diff !== undefined) {
@@ -398,28 +401,51 @@ interface LegacyWriteInput extends ContainerdConfigInput {
 function planLegacyWrite(input: LegacyWriteInput): ContainerdConfigPlan {
   const { registry, warnings } = input;
   if (typeof input.current === "string" && input.current !== "") {
-    fail(`config.toml sets config_path = "${input.current}"; the deprecated mirrors format cannot be used together with it. Use legacy: "migrate" or remove config_path`, "legacy");
+    fail(
+      `config.toml sets config_path = "${input.current}"; the deprecated mirrors format cannot be used together with it. Use legacy: "migrate" or remove config_path`,
+      "legacy",
+    );
   }
   if (input.runtime.version && versionAtLeast(input.runtime.version, "2.2.0") && !versionAtLeast(input.runtime.version, "2.2.2")) {
-    fail(`containerd ${input.runtime.version} fails to load the CRI plugin with deprecated mirrors in a version 2 file (containerd #12612, fixed in 2.2.2); upgrade or use hosts.toml`, "legacy");
+    fail(
+      `containerd ${input.runtime.version} fails to load the CRI plugin with deprecated mirrors in a version 2 file (containerd #12612, fixed in 2.2.2); upgrade or use hosts.toml`,
+      "legacy",
+    );
   }
   const problems: { path: string; message: string }[] = [];
   const mirrorsTable: Record<string, unknown> = {};
   const configsTable: Record<string, Record<string, unknown>> = {};
   input.mirrors.forEach((mirror, i) => {
     const at = `mirrors[${i}]`;
-    if (mirror.fallback === false) problems.push({ path: `${at}.fallback`, message: "the deprecated mirrors format always falls back to the upstream; remove fallback: false or use hosts.toml (legacy: \"migrate\")" });
-    if (mirror.digestOnly) problems.push({ path: `${at}.digestOnly`, message: "the deprecated mirrors format cannot restrict mirrors to digest pulls; remove digestOnly or use hosts.toml" });
+    if (mirror.fallback === false)
+      problems.push({
+        path: `${at}.fallback`,
+        message: 'the deprecated mirrors format always falls back to the upstream; remove fallback: false or use hosts.toml (legacy: "migrate")',
+      });
+    if (mirror.digestOnly)
+      problems.push({
+        path: `${at}.digestOnly`,
+        message: "the deprecated mirrors format cannot restrict mirrors to digest pulls; remove digestOnly or use hosts.toml",
+      });
     const endpoints: string[] = [];
     mirror.endpoints.forEach((endpoint, j) => {
       const ep = `${at}.endpoints[${j}]`;
       const parsed = parseEndpointUrl(endpoint.url);
       endpoints.push(parsed.url);
       const caps = effectiveCapabilities(mirror, endpoint);
-      if (!(caps.includes("pull") && caps.includes("resolve"))) problems.push({ path: `${ep}.capabilities`, message: "the deprecated mirrors format cannot restrict capabilities; remove them or use hosts.toml" });
-      if (endpoint.headers && Object.keys(endpoint.headers).length > 0) problems.push({ path: `${ep}.headers`, message: "the deprecated mirrors format cannot send headers; remove them or use hosts.toml" });
+      if (!(caps.includes("pull") && caps.includes("resolve")))
+        problems.push({
+          path: `${ep}.capabilities`,
+          message: "the deprecated mirrors format cannot restrict capabilities; remove them or use hosts.toml",
+        });
+      if (endpoint.headers && Object.keys(endpoint.headers).length > 0)
+        problems.push({ path: `${ep}.headers`, message: "the deprecated mirrors format cannot send headers; remove them or use hosts.toml" });
       const hasTls = endpoint.caCert || endpoint.clientCert || endpoint.skipVerify !== undefined;
-      if (hasTls && input.isV2Runtime) problems.push({ path: ep, message: `containerd ${input.runtime.version} removed configs.*.tls; use hosts.toml (legacy: "migrate") for CA, client certificates and skipVerify` });
+      if (hasTls && input.isV2Runtime)
+        problems.push({
+          path: ep,
+          message: `containerd ${input.runtime.version} removed configs.*.tls; use hosts.toml (legacy: "migrate") for CA, client certificates and skipVerify`,
+        });
       const config: Record<string, unknown> = {};
       if (hasTls) {
         const files = input.legacyTlsFiles?.get(parsed.hostPort) ?? {};
@@ -434,7 +460,11 @@ function planLegacyWrite(input: LegacyWriteInput): ContainerdConfigPlan {
         config.auth = { username: endpoint.auth.username, password: endpoint.auth.password };
       }
       if (Object.keys(config).length > 0) {
-        if (configsTable[parsed.hostPort]) problems.push({ path: ep, message: `another endpoint already configures ${parsed.hostPort}; the deprecated format has one configs entry per host` });
+        if (configsTable[parsed.hostPort])
+          problems.push({
+            path: ep,
+            message: `another endpoint already configures ${parsed.hostPort}; the deprecated format has one configs entry per host`,
+          });
         configsTable[parsed.hostPort] = config;
       }
     });
@@ -462,6 +492,6 @@ function planLegacyWrite(input: LegacyWriteInput): ContainerdConfigPlan {
   const unchanged = firstDifference(pruneEmpty(parsedBefore), pruneEmpty(expected)) === undefined;
   const content = unchanged && input.text === input.live ? undefined : edited;
   if (content !== undefined) prove(expected, content);
-  warnings.push("mirrors are written in containerd's deprecated registry.mirrors format (legacy: \"write\"); containerd restarts on every change");
+  warnings.push('mirrors are written in containerd\'s deprecated registry.mirrors format (legacy: "write"); containerd restarts on every change');
   return { content, hostsDir: undefined, migrated: [], warnings };
 }

@@ -126,7 +126,6 @@ export function isMigratedHostsToml(content: string): boolean {
   return content.startsWith(`# ${OWNED_MARKER} from config.toml registry.mirrors.`) && content.split("\n", 1)[0].includes("(migrated)");
 }
 
-
 /** Path of the hosts.toml for a directory name. */
 export function hostsTomlPath(hostsDir: string, dirName: string): string {
   return joinPath(joinPath(hostsDir, dirName), "hosts.toml");

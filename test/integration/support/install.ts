@@ -76,6 +76,9 @@ export async function install(lab: Lab, ref: NodeRef, mirrors: Mirror[], opts: {
   const report = parseApplyOutput(exec.stdout);
   if (!report.done) throw new Error(`apply on ${name} did not report RM-DONE:\n${exec.stdout.slice(0, 2000)}`);
   timing(`${name} ${opts.label ? `${opts.label} ` : ""}read`, readMs);
-  timing(`${name} ${opts.label ? `${opts.label} ` : ""}apply (plan action ${plan.action}, ran ${report.action}, ${plan.files.length} files${plan.mainConfig ? " + config.toml" : ""})`, applyMs);
+  timing(
+    `${name} ${opts.label ? `${opts.label} ` : ""}apply (plan action ${plan.action}, ran ${report.action}, ${plan.files.length} files${plan.mainConfig ? " + config.toml" : ""})`,
+    applyMs,
+  );
   return { state, plan, report, readMs, applyMs };
 }

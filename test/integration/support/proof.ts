@@ -25,7 +25,10 @@ export function manifestRequests(reqs: RegistryRequest[], img: PushedImage, ref:
 
 /** Compact form of requests for failure messages. */
 export function show(reqs: RegistryRequest[]): string[] {
-  return reqs.map((r) => `${r.method} ${r.path}${r.query ? `?${r.query}` : ""} ${r.status} ${r.userAgent.split(" ")[0]}${r.remoteUser ? ` user=${r.remoteUser}` : ""}`);
+  return reqs.map(
+    (r) =>
+      `${r.method} ${r.path}${r.query ? `?${r.query}` : ""} ${r.status} ${r.userAgent.split(" ")[0]}${r.remoteUser ? ` user=${r.remoteUser}` : ""}`,
+  );
 }
 
 /**
@@ -42,7 +45,9 @@ export function expectServedOnlyBy(
 ): RegistryRequest[] {
   const seen = seenSince(lab, img, marks);
   const manifests = manifestRequests(seen[by], img, opts.ref ?? img.tag);
-  const ok = manifests.filter((r) => r.status === 200 && (opts.ns === undefined || r.params.ns === opts.ns) && (opts.user === undefined || r.remoteUser === opts.user));
+  const ok = manifests.filter(
+    (r) => r.status === 200 && (opts.ns === undefined || r.params.ns === opts.ns) && (opts.user === undefined || r.remoteUser === opts.user),
+  );
   expect({ by, manifestRequests: show(manifests), matching: ok.length > 0 }).toEqual({ by, manifestRequests: show(manifests), matching: true });
   if (opts.ns !== undefined) {
     // Every request the mirror got for this image (manifest, config, layer) names the upstream.
