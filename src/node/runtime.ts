@@ -1,3 +1,4 @@
+import { RUNTIME_FACTS } from "../spec/runtimes";
 import type { RuntimeKind } from "../spec/types";
 
 /** How a runtime is driven on a node: its service and how to tell it is healthy. */
@@ -8,17 +9,10 @@ export interface RuntimeControl {
   healthCheck: string;
 }
 
-/** The control of each runtime. */
+/** The control of each runtime, from the table of runtime facts. */
 export function runtimeControl(kind: RuntimeKind): RuntimeControl {
-  switch (kind) {
-    case "containerd":
-      // `ctr version` talks to the daemon over its socket: it fails until containerd serves requests.
-      return { unit: "containerd", healthCheck: "ctr --address /run/containerd/containerd.sock version" };
-    case "cri-o":
-      return { unit: "crio", healthCheck: "systemctl is-active --quiet crio" };
-    case "docker":
-      return { unit: "docker", healthCheck: "docker version" };
-  }
+  const { unit, healthCheck } = RUNTIME_FACTS[kind];
+  return { unit, healthCheck };
 }
 
 /** Where this tool keeps its manifest and backups on a node. */

@@ -3,6 +3,7 @@
  * contents are embedded in the command as readable heredocs, so `pulumi preview --diff` shows them; secret
  * contents (credentials, private keys, a main config that may hold credentials) travel on stdin.
  */
+import { DETECTION_ORDER, mainConfigPath, RUNTIME_FACTS } from "../spec/runtimes";
 import type { NodePaths, RuntimeKind, RuntimeInfo } from "../spec/types";
 import { parseRuntimeVersion } from "../spec/version";
 import type { NodePlan, PlannedFile } from "../render/types";
@@ -71,7 +72,11 @@ function header(target: NodeTarget, vars: Record<string, string>): string {
 /** The command that reads a node. `kind` undefined means detect it. */
 export function readCommand(target: NodeTarget, paths: NodePaths, kind?: RuntimeKind): string {
   const script = [
-    header(target, { WANT_KIND: kind ?? "auto", CONTAINERD_CONFIG: paths.containerdConfig, DOCKER_DAEMON_JSON: paths.dockerDaemonJson }),
+    // Per runtime, in detection order: kind, binary, main config (`-` for none).
+    header(target, {
+      WANT_KIND: kind ?? "auto",
+      RUNTIMES: DETECTION_ORDER.map((k) => `${k} ${RUNTIME_FACTS[k].binary} ${mainConfigPath(k, paths) ?? "-"}`).join(" "),
+    }),
     AGENT_LIBRARY,
     READ_MAIN,
   ].join("\n");
@@ -211,7 +216,7 @@ export function applyScript(
       HEALTH: control.healthCheck,
       HEALTH_TIMEOUT: String(target.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT),
       // containerd and Docker need their action only when the main config changes; CRI-O on any change.
-      ACTION_ON: target.runtime === "cri-o" ? "any" : "main",
+      ACTION_ON: RUNTIME_FACTS[target.runtime].onFiles === "none" ? "main" : "any",
     }),
     AGENT_LIBRARY,
     APPLY_STAGE,
@@ -302,8 +307,8 @@ export function removeCommand(target: NodeTarget, runtime: RuntimeKind, healthTi
       UNIT: control.unit,
       HEALTH: control.healthCheck,
       HEALTH_TIMEOUT: String(healthTimeoutSeconds),
-      MAIN_ACTION: runtime === "containerd" ? "restart" : "reload",
-      FILES_ACTION: runtime === "cri-o" ? "reload" : "none",
+      MAIN_ACTION: RUNTIME_FACTS[runtime].onMainConfig,
+      FILES_ACTION: RUNTIME_FACTS[runtime].onFiles,
     }),
     AGENT_LIBRARY,
     REMOVE_MAIN,

@@ -3,6 +3,7 @@
  * certificates in the per-host certs.d directory, and credentials in a containers-auth.json file.
  * CRI-O re-reads registries.conf on SIGHUP, so the runtime needs a reload, never a restart.
  */
+import { runtimeAction } from "../spec/runtimes";
 import { stringify } from "smol-toml";
 import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem } from "../spec/types";
 import { certsDirFiles } from "./certs-dir";
@@ -54,7 +55,7 @@ export function renderCrio(mirrors: Mirror[], paths: NodePaths): NodePlan {
       `mirror credentials are in ${paths.containersAuthFile}: CRI-O uses them when crio.conf sets [crio.image] global_auth_file = "${paths.containersAuthFile}"; podman and skopeo need --authfile`,
     );
   }
-  return { files: sortFiles(files), mainConfig: undefined, action: "reload", warnings };
+  return { files: sortFiles(files), mainConfig: undefined, action: runtimeAction("cri-o", false), warnings };
 }
 
 /** One `[[registry]]` table. */

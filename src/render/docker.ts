@@ -3,6 +3,7 @@
  * every other key survives. Docker only mirrors Docker Hub and always falls back to it. Both keys are on
  * dockerd's SIGHUP reload list, so a change needs a reload, not a restart.
  */
+import { runtimeAction } from "../spec/runtimes";
 import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem, type RuntimeInfo } from "../spec/types";
 import { versionAtLeast } from "../spec/version";
 import { certsDirFiles } from "./certs-dir";
@@ -59,7 +60,7 @@ export function renderDocker(mirrors: Mirror[], runtime: RuntimeInfo, liveConfig
 
   if (liveConfig === undefined) {
     warnings.push(`daemon.json was not read, so it is left as it is: it must set "registry-mirrors": ${JSON.stringify(urls)}`);
-    return { files: sortFiles(files), mainConfig: undefined, action: "none", warnings };
+    return { files: sortFiles(files), mainConfig: undefined, action: runtimeAction("docker", false), warnings };
   }
   const live = parseDaemonJson(liveConfig);
   const next: Record<string, unknown> = { ...live, "registry-mirrors": urls };
@@ -70,7 +71,7 @@ export function renderDocker(mirrors: Mirror[], runtime: RuntimeInfo, liveConfig
 
   const unchanged = JSON.stringify(next) === JSON.stringify(live);
   const mainConfig = unchanged ? undefined : { path: paths.dockerDaemonJson, content: `${JSON.stringify(next, null, 2)}\n` };
-  return { files: sortFiles(files), mainConfig, action: mainConfig ? "reload" : "none", warnings };
+  return { files: sortFiles(files), mainConfig, action: runtimeAction("docker", mainConfig !== undefined), warnings };
 }
 
 /** Parses daemon.json; empty means no file. */

@@ -1,3 +1,4 @@
+import type { RuntimeAction } from "../spec/runtimes";
 import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../spec/types";
 
 /** Input of {@link renderNodeConfig}. */
@@ -41,8 +42,8 @@ export interface PlannedFile {
   secret?: boolean;
 }
 
-/** What the runtime needs after the files are in place. */
-export type RuntimeAction = "none" | "reload" | "restart";
+/** What the runtime needs after the files are in place (the rule per runtime is in spec/runtimes.ts). */
+export type { RuntimeAction };
 
 /** The complete configuration plan for one node. */
 export interface NodePlan {

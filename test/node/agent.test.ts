@@ -333,3 +333,21 @@ describe("the apply's command and its stdin", () => {
     expect(() => applyStdin(plan, read, [{ ...hosts, path: join(paths.hostsDir, "quay.io/hosts.toml") }])).toThrow(/but not in the plan/);
   });
 });
+
+describe("runtime: auto", () => {
+  const detect = () => parseReadOutput(run(readCommand(target, paths)).stdout);
+
+  it("finds the runtime in the table's detection order: CRI-O before containerd, whose config it then reads", () => {
+    expect(which("containerd")).toBe(true); // the lab's containerd is on this machine's PATH
+    expect(detect()).toMatchObject({ runtime: { kind: "containerd" }, mainConfig: { path: paths.containerdConfig, content: LIVE } });
+    writeFileSync(join(root, "bin/crio"), "#!/bin/sh\necho 'crio version 1.29.1'\n");
+    chmodSync(join(root, "bin/crio"), 0o755);
+    const crio = detect();
+    expect(crio.runtime).toEqual({ kind: "cri-o", version: "1.29.1" });
+    expect(crio.mainConfig).toBeUndefined(); // CRI-O has no main config this tool edits
+  });
+});
+
+function which(bin: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
+}

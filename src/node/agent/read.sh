@@ -1,17 +1,17 @@
 # shellcheck shell=sh
 # Read: the runtime and its version, the main config, the manifest, this instance's own hosts.toml files.
-kind=$WANT_KIND
-if [ "$kind" = auto ]; then
-  if command -v crio >/dev/null 2>&1; then kind=cri-o
-  elif command -v containerd >/dev/null 2>&1; then kind=containerd
-  elif command -v dockerd >/dev/null 2>&1; then kind=docker
-  else fail read "no container runtime found (looked for crio, containerd and dockerd on PATH); set the node's runtime"; fi
-fi
-case $kind in
-  containerd) bin=containerd; main=$CONTAINERD_CONFIG ;;
-  cri-o) bin=crio; main="" ;;
-  docker) bin=dockerd; main=$DOCKER_DAEMON_JSON ;;
-esac
+# RUNTIMES: "kind binary main-config" triples, in detection order ("-" for no main config).
+kind=""; bin=""; main=""; looked=""
+# shellcheck disable=SC2086 # split into the triples on purpose
+set -- $RUNTIMES
+while [ $# -ge 3 ]; do
+  if { [ "$WANT_KIND" = auto ] && command -v "$2" >/dev/null 2>&1; } || [ "$WANT_KIND" = "$1" ]; then
+    kind=$1; bin=$2; main=$3; break
+  fi
+  looked="$looked${looked:+, }$2"; shift 3
+done
+[ -n "$kind" ] || fail read "no container runtime found (looked for $looked on PATH); set the node's runtime"
+[ "$main" != - ] || main=""
 say "RM-RUNTIME $kind"
 say "RM-VERSION $($bin --version 2>/dev/null | head -n 1)"
 if [ -n "$main" ]; then

@@ -1,4 +1,5 @@
 import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../spec/types";
+import { runtimeAction } from "../../spec/runtimes";
 import { versionAtLeast } from "../../spec/version";
 import { parseEndpointUrl, sortFiles } from "../endpoint";
 import type { NodePlan, PlannedFile } from "../types";
@@ -58,7 +59,7 @@ export function renderContainerd(input: ContainerdRenderInput): NodePlan {
   return {
     files: sortFiles(files),
     mainConfig,
-    action: mainConfig ? "restart" : "none",
+    action: runtimeAction("containerd", mainConfig !== undefined),
     warnings: [...warnings, ...config.warnings],
   };
 }
@@ -99,7 +100,7 @@ function renderLegacyWrite(input: ContainerdRenderInput, warnings: string[]): No
   return {
     files: sortFiles(files),
     mainConfig,
-    action: mainConfig ? "restart" : "none",
+    action: runtimeAction("containerd", mainConfig !== undefined),
     warnings: [...warnings, ...config.warnings],
   };
 }
