@@ -24,7 +24,7 @@ import * as path from "path";
 import { startLab, type Lab, type LabDescription, type NodeSpec } from "../test/lab";
 import { renderNodeConfig } from "../src/render";
 import { PULUMI, pulumiEnv, requireTools, toolVersions } from "../test/e2e/stack";
-import type { Mirror } from "../src/spec/types";
+import type { Mirror } from "../src/model/types";
 import { runMeasured, type Measured } from "./memory";
 import { writeResultsMd, type BenchResults, type RunRecord, type SizeResult } from "./report";
 

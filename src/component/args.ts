@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
-import type { Capability, LegacyMode, NodePaths, RuntimeKind } from "../spec/types";
+import type { Capability, LegacyMode, NodePaths, RuntimeKind } from "../model/types";
 
 /** A mirror endpoint whose fields may come from other resources or secrets. See {@link MirrorEndpoint}. */
 export interface MirrorEndpointArgs {

@@ -7,7 +7,7 @@
  * changed key fail early and say what changed.
  */
 import { createHash } from "crypto";
-import type { Problem } from "../spec/types";
+import type { Problem } from "../model/types";
 import { shq } from "../node/shell";
 
 /** The parts of a connection that trust depends on (plain values). */

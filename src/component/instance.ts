@@ -4,7 +4,7 @@
  * new URN) is a different instance from the one Pulumi deletes after creating it.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { InstanceOwner } from "../node/scripts";
+import type { InstanceOwner } from "../node/protocol";
 import { sha256 } from "../node/shell";
 
 /** What an instance id may hold: letters, digits, `.`, `_`, `-` in each of its three parts. */

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PlannedFile } from "../render/types";
 import { sha256 } from "../node/shell";
-import { RegistryMirrorsError, type Problem } from "../spec/types";
+import { RegistryMirrorsError, type Problem } from "../model/types";
 
 /**
  * Two components of one program that write one path of one node with different content would take it from each

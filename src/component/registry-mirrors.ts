@@ -13,9 +13,9 @@ import {
   removeCommand,
   type InstanceOwner,
   type NodeState,
-} from "../node/scripts";
-import { validateMirrors } from "../spec/validate";
-import { RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type Problem, type RuntimeKind } from "../spec/types";
+} from "../node/protocol";
+import { validateMirrors } from "../model/validate";
+import { RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type Problem, type RuntimeKind } from "../model/types";
 import type { MirrorNodeArgs, NodeReport, RegistryMirrorsArgs } from "./args";
 import { verifyReadBack } from "./verify";
 import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
@@ -134,7 +134,7 @@ class NodeSetup {
   readonly apply: command.remote.Command;
   readonly report: pulumi.Output<NodeReport>;
 
-  constructor(component: string, node: MirrorNodeArgs, o: NodeSetupOptions) {
+  constructor(component: string, node: MirrorNodeArgs, opts: NodeSetupOptions) {
     const givenKind = node.runtime && node.runtime !== "auto" ? node.runtime : undefined;
     // The hosts directory is fixed (hostsDir: "fixed", not adopted from the node's config_path) so that every file
     // path is known before a read: previews show them, and a mirrors-only change needs no read.
@@ -145,27 +145,27 @@ class NodeSetup {
     // The connection as the commands get it, its host keys checked once its Outputs resolve (plain ones were
     // checked before anything was registered).
     const connection = pulumi.output(node.connection).apply((c) => {
-      const problems = hostKeyProblems(`nodes[${o.index}]`, node.name, insecure, c as TrustedConnection);
+      const problems = hostKeyProblems(`nodes[${opts.index}]`, node.name, insecure, c as TrustedConnection);
       if (problems.length > 0) throw new RegistryMirrorsError(problems, `invalid connection of node ${node.name}`);
       return c;
     });
     if (insecure) {
       pulumi.log.warn(
         `node ${node.name}: insecureIgnoreHostKey is set: its SSH host key is not checked, so whoever answers at its address receives the registry credentials`,
-        o.parent,
+        opts.parent,
       );
     }
 
     // Everything the plan takes from the node depends on; the read runs again only when it changes. Any other
     // mirror change is planned from the last read: the main config it computes is the one already written, and the
     // apply's compare-and-swap refuses to touch a main config that changed on the node since that read.
-    const readKey = o.mirrors.apply((m) =>
+    const readKey = opts.mirrors.apply((m) =>
       sha256(
         JSON.stringify({
           paths,
-          legacy: o.legacy,
+          legacy: opts.legacy,
           kind: givenKind ?? "auto",
-          mainConfigMirrors: mirrorsInMainConfig(m, givenKind, o.legacy) ?? null,
+          mainConfigMirrors: mirrorsInMainConfig(m, givenKind, opts.legacy) ?? null,
         }),
       ),
     );
@@ -186,22 +186,22 @@ class NodeSetup {
             ),
             // Changes with everything that makes the read or the apply run (an update, which runs `create` again).
             stdin: pulumi.secret(
-              pulumi.all([o.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: o.runStamp ?? null }))),
+              pulumi.all([opts.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: opts.runStamp ?? null }))),
             ),
             addPreviousOutputInEnv: false,
           },
-          { parent: o.parent },
+          { parent: opts.parent },
         );
     const read = new command.remote.Command(
       `${component}-${node.name}-read`,
       {
         connection,
-        create: o.owner.apply((owner) => readCommand({ ...target, owner }, paths, givenKind)),
-        triggers: [pulumi.secret(readKey), ...(o.runStamp ? [o.runStamp] : [])],
+        create: opts.owner.apply((owner) => readCommand({ ...target, owner }, paths, givenKind)),
+        triggers: [pulumi.secret(readKey), ...(opts.runStamp ? [opts.runStamp] : [])],
         logging: "stderr",
         addPreviousOutputInEnv: false,
       },
-      { parent: o.parent, deleteBeforeReplace: true, additionalSecretOutputs: ["stdout"], dependsOn: hostKeyCheck ? [hostKeyCheck] : [] },
+      { parent: opts.parent, deleteBeforeReplace: true, additionalSecretOutputs: ["stdout"], dependsOn: hostKeyCheck ? [hostKeyCheck] : [] },
     );
     const state = read.stdout.apply(parseReadOutput);
     const kind: pulumi.Output<RuntimeKind> = givenKind ? pulumi.output(givenKind) : pulumi.unsecret(state.apply((s) => s.runtime.kind));
@@ -215,8 +215,8 @@ class NodeSetup {
         throw failure(`registry-mirrors: node ${node.name}: step render`, e, resource);
       }
     };
-    const plan = pulumi.all([o.mirrors, state, o.owner]).apply(([mirrors, s, owner]) => {
-      if (o.verifyAlways) checkDrift(node.name, ownEntries(s, owner).owned, read);
+    const plan = pulumi.all([opts.mirrors, state, opts.owner]).apply(([mirrors, s, owner]) => {
+      if (opts.verifyAlways) checkDrift(node.name, ownEntries(s, owner).owned, read);
       return render(
         {
           mirrors,
@@ -224,25 +224,27 @@ class NodeSetup {
           liveConfig: s.mainConfig?.content,
           paths,
           hostsDir: "fixed",
-          legacy: o.legacy,
+          legacy: opts.legacy,
           ownedFiles: ownEntries(s, owner).ownedFiles,
         },
         read,
       );
     });
     const specFiles: pulumi.Output<PlannedFile[]> = givenKind
-      ? o.mirrors.apply((mirrors) => render({ mirrors, runtime: { kind: givenKind }, paths, hostsDir: "fixed", legacy: o.legacy }, o.parent).files)
+      ? opts.mirrors.apply(
+          (mirrors) => render({ mirrors, runtime: { kind: givenKind }, paths, hostsDir: "fixed", legacy: opts.legacy }, opts.parent).files,
+        )
       : plan.apply((p) => p.files);
     const script = pulumi
-      .all([kind, specFiles, read.urn, o.owner])
+      .all([kind, specFiles, read.urn, opts.owner])
       .apply(([k, files, readUrn, owner]) =>
         applyScript(
-          { ...target, owner, runtime: k, paths, healthTimeoutSeconds: o.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` },
+          { ...target, owner, runtime: k, paths, healthTimeoutSeconds: opts.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` },
           files,
         ),
       );
     const stdin = pulumi.all([plan, state, specFiles, connection]).apply(([p, s, files, c]) => {
-      claimInProgram(`${c.host}:${c.port ?? 22}`, o.program, node.name, o.index, p.files);
+      claimInProgram(`${c.host}:${c.port ?? 22}`, opts.program, node.name, opts.index, p.files);
       return applyStdin(p, s.mainConfig, files);
     });
 
@@ -256,10 +258,10 @@ class NodeSetup {
         stdin: pulumi.secret(plan.apply((p) => (p.mainConfig ? sha256(`${p.mainConfig.path}\n${p.mainConfig.content}`) : "unchanged"))),
         addPreviousOutputInEnv: false,
       },
-      { parent: o.parent },
+      { parent: opts.parent },
     );
     const needsRestart = settled(
-      pulumi.all([plan, mainConfigMarker.stdout]).apply(([p, created]) => p.action === "restart" && Number(created) >= o.startedSeconds),
+      pulumi.all([plan, mainConfigMarker.stdout]).apply(([p, created]) => p.action === "restart" && Number(created) >= opts.startedSeconds),
       false,
     );
 
@@ -269,14 +271,14 @@ class NodeSetup {
         connection,
         // Secret file contents are not in the script, so it can be shown as it is: readable in previews.
         create: pulumi.unsecret(script),
-        delete: pulumi.all([kind, o.owner]).apply(([k, owner]) => removeCommand({ ...target, owner }, k, o.healthTimeoutSeconds)),
+        delete: pulumi.all([kind, opts.owner]).apply(([k, owner]) => removeCommand({ ...target, owner }, k, opts.healthTimeoutSeconds)),
         stdin: pulumi.secret(stdin),
         logging: "stderr",
         addPreviousOutputInEnv: false,
       },
       {
-        parent: o.parent,
-        dependsOn: o.dependsOn(needsRestart),
+        parent: opts.parent,
+        dependsOn: opts.dependsOn(needsRestart),
         deleteBeforeReplace: true,
         additionalSecretOutputs: ["stdout"],
         customTimeouts: { create: "15m", update: "15m", delete: "15m" },

@@ -1,7 +1,7 @@
 /**
  * The POSIX sh that runs on a node, kept as real shell files in ./agent (checked by shellcheck and run by the unit
  * tests under dash, bash and busybox sh): a library of functions (lib.sh, which also documents the on-node state)
- * and one file per step. scripts.ts joins a header of variables, the library and the steps of an operation.
+ * and one file per step. protocol.ts joins a header of variables, the library and the steps of an operation.
  */
 import { readFileSync } from "fs";
 import { join } from "path";

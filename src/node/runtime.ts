@@ -1,5 +1,5 @@
-import { RUNTIME_FACTS } from "../spec/runtimes";
-import type { RuntimeKind } from "../spec/types";
+import { RUNTIME_FACTS } from "../model/runtimes";
+import type { RuntimeKind } from "../model/types";
 
 /** How a runtime is driven on a node: its service and how to tell it is healthy. */
 export interface RuntimeControl {

@@ -1,5 +1,5 @@
-import type { Mirror, Problem } from "../spec/types";
-import { joinPath, parseEndpointUrl, pemFile } from "./endpoint";
+import type { Mirror, Problem } from "../model/types";
+import { joinPath, parseEndpointUrl, pemFile } from "./common";
 import type { PlannedFile } from "./types";
 
 /**

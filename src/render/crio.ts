@@ -3,9 +3,9 @@
  * certificates in the per-host certs.d directory, and credentials in a containers-auth.json file.
  * CRI-O re-reads registries.conf on SIGHUP, so the runtime needs a reload, never a restart.
  */
-import { runtimeAction } from "../spec/runtimes";
+import { runtimeAction } from "../model/runtimes";
 import { stringify } from "smol-toml";
-import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem } from "../spec/types";
+import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem } from "../model/types";
 import { certsDirFiles } from "./certs-dir";
 import {
   OWNED_MARKER,
@@ -16,7 +16,7 @@ import {
   parseEndpointUrl,
   sortFiles,
   type ParsedEndpoint,
-} from "./endpoint";
+} from "./common";
 import type { NodePlan, PlannedFile } from "./types";
 
 /**

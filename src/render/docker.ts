@@ -3,11 +3,11 @@
  * every other key survives. Docker only mirrors Docker Hub and always falls back to it. Both keys are on
  * dockerd's SIGHUP reload list, so a change needs a reload, not a restart.
  */
-import { runtimeAction } from "../spec/runtimes";
-import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem, type RuntimeInfo } from "../spec/types";
-import { versionAtLeast } from "../spec/version";
+import { runtimeAction } from "../model/runtimes";
+import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem, type RuntimeInfo } from "../model/types";
+import { versionAtLeast } from "../model/version";
 import { certsDirFiles } from "./certs-dir";
-import { DEFAULT_CAPABILITIES, effectiveCapabilities, isDockerHub, parseEndpointUrl, sortFiles } from "./endpoint";
+import { DEFAULT_CAPABILITIES, effectiveCapabilities, isDockerHub, parseEndpointUrl, sortFiles } from "./common";
 import type { NodePlan } from "./types";
 
 /** Renders the Docker plan. Throws for what daemon.json cannot express. */

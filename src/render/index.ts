@@ -1,5 +1,5 @@
-import { validateMirrors } from "../spec/validate";
-import { DEFAULT_PATHS, RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type RuntimeKind } from "../spec/types";
+import { validateMirrors } from "../model/validate";
+import { DEFAULT_PATHS, RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type RuntimeKind } from "../model/types";
 import { renderContainerd } from "./containerd";
 import { renderCrio } from "./crio";
 import { renderDocker } from "./docker";
@@ -7,7 +7,7 @@ import type { NodePlan, RenderInput } from "./types";
 
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./types";
 export { crioDropIn } from "./crio";
-export { OWNED_MARKER } from "./endpoint";
+export { OWNED_MARKER } from "./common";
 
 /**
  * Renders the complete configuration plan for one node: the files to write, the main config change and what

@@ -1,5 +1,5 @@
-import type { RuntimeAction } from "../spec/runtimes";
-import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../spec/types";
+import type { RuntimeAction } from "../model/runtimes";
+import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../model/types";
 
 /** Input of {@link renderNodeConfig}. */
 export interface RenderInput {
@@ -42,7 +42,7 @@ export interface PlannedFile {
   secret?: boolean;
 }
 
-/** What the runtime needs after the files are in place (the rule per runtime is in spec/runtimes.ts). */
+/** What the runtime needs after the files are in place (the rule per runtime is in model/runtimes.ts). */
 export type { RuntimeAction };
 
 /** The complete configuration plan for one node. */

@@ -1,5 +1,5 @@
 import { instanceName, instanceOwner } from "../../src/component/instance";
-import { INSTANCE_ID_PATTERN } from "../../src/node/scripts";
+import { INSTANCE_ID_PATTERN } from "../../src/node/protocol";
 
 describe("instance ids", () => {
   const base = { project: "infra", stack: "prod", name: "mirrors", urn: "urn:pulumi:prod::infra::registry-mirrors:index:RegistryMirrors::mirrors" };

@@ -33,7 +33,7 @@ export function applyStdoutFor(inputs: Record<string, unknown>): string {
   const payloads = new Map<string, string>();
   for (const m of stdin.matchAll(/^RM-FILE (\S+)\n([\s\S]*?)^RM-END \1$/gm))
     payloads.set(m[1], Buffer.from(m[2].replace(/\n/g, ""), "base64").toString("utf8"));
-  for (const m of stdin.matchAll(/^RM-XFILE (\S+) \S+ (\S+)$/gm)) files.set(m[1], payloads.get(m[2]) ?? "");
+  for (const m of stdin.matchAll(/^RM-STDIN-FILE (\S+) \S+ (\S+)$/gm)) files.set(m[1], payloads.get(m[2]) ?? "");
   const main = /^RM-META main (\S+)$/m.exec(stdin);
   const mainSha = /^RM-META mainsha (\S+)$/m.exec(stdin);
   if (main && mainSha) files.set(main[1], payloads.get(mainSha[1]) ?? "");

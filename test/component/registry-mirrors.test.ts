@@ -16,7 +16,7 @@ import * as rm from "../../src";
 import { hostKeyProblems } from "../../src/component/host-key";
 import { claimInProgram } from "../../src/component/program-claims";
 
-const KEY = readFileSync(join(__dirname, "..", "spec", "fixtures", "client.key"), "utf8");
+const KEY = readFileSync(join(__dirname, "..", "model", "fixtures", "client.key"), "utf8");
 const connection = (port: number) => ({ host: "127.0.0.1", port, user: "root", privateKey: pulumi.secret("KEY"), hostKey: HOST_KEY });
 
 function commandInputs(name: string) {
@@ -36,7 +36,7 @@ describe("resource graph", () => {
             {
               url: "https://mirror.internal:5000",
               auth: { username: "puller", password: pulumi.secret("hunter2-secret") },
-              clientCert: readFileSync(join(__dirname, "..", "spec", "fixtures", "client.pem"), "utf8"),
+              clientCert: readFileSync(join(__dirname, "..", "model", "fixtures", "client.pem"), "utf8"),
               clientKey: pulumi.secret(KEY),
             },
           ],

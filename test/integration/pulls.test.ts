@@ -10,7 +10,7 @@
  */
 import { parse } from "smol-toml";
 import { renderNodeConfig, type Mirror } from "../../src";
-import { parseApplyOutput, readCommand, removeCommand } from "../../src/node/scripts";
+import { parseApplyOutput, readCommand, removeCommand } from "../../src/node/protocol";
 import { sha256 } from "../../src/node/shell";
 import { startLab, type Lab, type PushedImage } from "../lab";
 import { PATHS, install, readNode, runApply, timing } from "./support/install";

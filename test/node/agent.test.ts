@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { tmpdir } from "os";
 import { join } from "path";
 import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths } from "../../src";
-import { applyCommand, applyStdin, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeTarget } from "../../src/node/scripts";
+import { applyCommand, applyStdin, parseApplyOutput, parseReadOutput, readCommand, removeCommand, type NodeTarget } from "../../src/node/protocol";
 import { sha256 } from "../../src/node/shell";
 
 let root: string;

@@ -16,7 +16,7 @@ import {
   removeCommand,
   type InstanceOwner,
   type NodeTarget,
-} from "../../src/node/scripts";
+} from "../../src/node/protocol";
 
 /** A config.toml as an ops team left it. */
 export const LIVE_CONFIG = 'version = 2\n# ops team comment\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n';

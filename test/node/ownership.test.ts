@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import { dirname, join } from "path";
 import type { Mirror } from "../../src";
-import type { InstanceOwner } from "../../src/node/scripts";
+import type { InstanceOwner } from "../../src/node/protocol";
 import { sha256 } from "../../src/node/shell";
 import { FakeNode, LIVE_CONFIG, SHELLS, type ShellName } from "./fake-node";
 

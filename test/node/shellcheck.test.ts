@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { readdirSync } from "fs";
 import { renderNodeConfig, resolvePaths } from "../../src";
 import { AGENT_DIR } from "../../src/node/agent";
-import { applyCommand, readCommand, removeCommand, type NodeTarget } from "../../src/node/scripts";
+import { applyCommand, readCommand, removeCommand, type NodeTarget } from "../../src/node/protocol";
 
 const paths = resolvePaths({});
 const target: NodeTarget = {

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { parse, stringify } from "smol-toml";
 import { RegistryMirrorsError, renderNodeConfig, type Mirror, type RuntimeInfo } from "../../src";
-import { findProblems } from "../../src/spec/validate";
+import { findProblems } from "../../src/model/validate";
 import { LIVE_V1, LIVE_V2, LIVE_V3 } from "./scenarios";
 
 const RUNS = { numRuns: Number(process.env.PROPERTY_RUNS ?? 300) };

@@ -3,7 +3,7 @@ import { readFileSync } from "fs";
 import { join } from "path";
 import type { RenderInput } from "../../src";
 
-const fixture = (name: string): string => readFileSync(join(__dirname, "..", "spec", "fixtures", name), "utf8");
+const fixture = (name: string): string => readFileSync(join(__dirname, "..", "model", "fixtures", name), "utf8");
 export const CA = fixture("ca.pem");
 export const CLIENT_CERT = fixture("client.pem");
 export const CLIENT_KEY = fixture("client.key");

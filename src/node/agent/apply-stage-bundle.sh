@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # Apply: files that only the stdin bundle knows (the main config, files derived from the read), conflicts, removals.
-awk '$1=="RM-XFILE" {print $2, $3, $4}' "$RUN/stdin" > "$RUN/xfiles"
+awk '$1=="RM-STDIN-FILE" {print $2, $3, $4}' "$RUN/stdin" > "$RUN/xfiles"
 while read -r p mode want; do
   new_file "$p"
   payload "$want" > "$p.rm-new" || fail stage "cannot write $p (disk full?)"

@@ -160,7 +160,7 @@ stage() {
   if [ -f "$p" ]; then cp -p "$p" "$RUN/prev/$(path_id "$p")" || fail stage "cannot keep a copy of $p (disk full?)"; fi
   say "$p" >> "$RUN/staged"
   say "$p" >> "$RUN/changed"
-  if [ "$kind" = m ] || [ "$ACTION_ON" = any ]; then say "$p" >> "$RUN/trigger"; fi
+  if [ "$kind" = m ] || [ "$RESTART_ON" = any-file ]; then say "$p" >> "$RUN/trigger"; fi
 }
 # new_file PATH: prepares writing PATH.rm-new (parents created and recorded, temp registered for cleanup).
 new_file() {
@@ -187,7 +187,7 @@ plan_removals() {
     say "$kind $p $backup $written $was" >> "$RUN/removing"
     if [ -f "$p" ]; then cp -p "$p" "$RUN/prev/$(path_id "$p")" || fail stage "cannot keep a copy of $p (disk full?)"; fi
     say "$p" >> "$RUN/changed"
-    if [ "$ACTION_ON" = any ]; then say "$p" >> "$RUN/trigger"; fi
+    if [ "$RESTART_ON" = any-file ]; then say "$p" >> "$RUN/trigger"; fi
   done < "$RUN/unplanned"
   # No file of the ownerless version left outside this plan: this instance was that version's one instance, and the
   # main config's edit is its own too.

@@ -4,10 +4,10 @@
  * text (comments, order and other settings survive) and proven with a smol-toml parse of before and after.
  */
 import { stringify } from "smol-toml";
-import { RegistryMirrorsError, type LegacyMode, type Mirror, type RuntimeInfo } from "../../spec/types";
-import { versionAtLeast } from "../../spec/version";
-import { OWNED_MARKER, effectiveCapabilities, parseEndpointUrl, upstreamServerUrl } from "../endpoint";
-import { canonicalUpstream } from "../../spec/validate";
+import { RegistryMirrorsError, type LegacyMode, type Mirror, type RuntimeInfo } from "../../model/types";
+import { versionAtLeast } from "../../model/version";
+import { OWNED_MARKER, effectiveCapabilities, parseEndpointUrl, upstreamServerUrl } from "../common";
+import { canonicalUpstream } from "../../model/validate";
 import type { HostEntry, HostsFile } from "./hosts";
 import {
   type TomlText,

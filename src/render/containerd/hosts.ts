@@ -1,5 +1,5 @@
 import { stringify } from "smol-toml";
-import type { Capability, Mirror } from "../../spec/types";
+import type { Capability, Mirror } from "../../model/types";
 import type { PlannedFile } from "../types";
 import {
   OWNED_MARKER,
@@ -13,7 +13,7 @@ import {
   parseEndpointUrl,
   sortedEntries,
   upstreamServerUrl,
-} from "../endpoint";
+} from "../common";
 
 /** One `[host."…"]` table of a hosts.toml, with file references already resolved to absolute paths. */
 export interface HostEntry {

@@ -1,7 +1,7 @@
-import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../spec/types";
-import { runtimeAction } from "../../spec/runtimes";
-import { versionAtLeast } from "../../spec/version";
-import { parseEndpointUrl, sortFiles } from "../endpoint";
+import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../model/types";
+import { runtimeAction } from "../../model/runtimes";
+import { versionAtLeast } from "../../model/version";
+import { parseEndpointUrl, sortFiles } from "../common";
 import type { NodePlan, PlannedFile } from "../types";
 import { planContainerdConfig, type HostsDirChoice } from "./config";
 import { hostsTomlPath, isMigratedHostsToml, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";

@@ -4,7 +4,7 @@
  * apply command with its stdin bundle. Every step is timed and printed.
  */
 import { renderNodeConfig, resolvePaths, type LegacyMode, type Mirror, type NodePaths, type NodePlan, type RuntimeKind } from "../../../src";
-import { applyCommand, parseApplyOutput, parseReadOutput, readCommand, type ApplyReport, type NodeState } from "../../../src/node/scripts";
+import { applyCommand, parseApplyOutput, parseReadOutput, readCommand, type ApplyReport, type NodeState } from "../../../src/node/protocol";
 import type { ExecResult, Lab, NodeRef } from "../../lab";
 
 /** Default node paths (what a real node uses: /etc/containerd/certs.d, /etc/containerd/config.toml, …). */

@@ -1,5 +1,5 @@
-import { compareVersions, normalizeVersion, parseRuntimeVersion, versionAtLeast } from "../../src/spec/version";
-import { RegistryMirrorsError, type RuntimeInfo } from "../../src/spec/types";
+import { compareVersions, normalizeVersion, parseRuntimeVersion, versionAtLeast } from "../../src/model/version";
+import { RegistryMirrorsError, type RuntimeInfo } from "../../src/model/types";
 
 describe("parseRuntimeVersion", () => {
   const accepted: Array<[string, RuntimeInfo]> = [

@@ -3,9 +3,9 @@
  * contents are embedded in the command as readable heredocs, so `pulumi preview --diff` shows them; secret
  * contents (credentials, private keys, a main config that may hold credentials) travel on stdin.
  */
-import { DETECTION_ORDER, mainConfigPath, RUNTIME_FACTS } from "../spec/runtimes";
-import type { NodePaths, RuntimeKind, RuntimeInfo } from "../spec/types";
-import { parseRuntimeVersion } from "../spec/version";
+import { DETECTION_ORDER, mainConfigPath, RUNTIME_FACTS } from "../model/runtimes";
+import type { NodePaths, RuntimeKind, RuntimeInfo } from "../model/types";
+import { parseRuntimeVersion } from "../model/version";
 import type { NodePlan, PlannedFile } from "../render/types";
 import { APPLY_COMMIT, APPLY_STAGE, APPLY_STAGE_DYNAMIC, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
 import { runtimeControl, STATE_DIR, type RuntimeControl } from "./runtime";
@@ -216,7 +216,7 @@ export function applyScript(
       HEALTH: control.healthCheck,
       HEALTH_TIMEOUT: String(target.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT),
       // containerd and Docker need their action only when the main config changes; CRI-O on any change.
-      ACTION_ON: RUNTIME_FACTS[target.runtime].onFiles === "none" ? "main" : "any",
+      RESTART_ON: RUNTIME_FACTS[target.runtime].onFiles === "none" ? "main-config" : "any-file",
     }),
     AGENT_LIBRARY,
     APPLY_STAGE,
@@ -264,7 +264,7 @@ export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined,
   if (readMain) lines.push(`RM-META watch ${readMain.path}`, `RM-META expected ${readMain.sha256}`);
   if (main) lines.push(`RM-META main ${main.path}`, `RM-META mainsha ${payload(main.content)}`);
   for (const file of plan.files) {
-    if (!inCommand.has(file.path)) lines.push(`RM-XFILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
+    if (!inCommand.has(file.path)) lines.push(`RM-STDIN-FILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
   }
   for (const [id, content] of payloads) lines.push(`RM-FILE ${id}`, ...chunk(Buffer.from(content, "utf8").toString("base64")), `RM-END ${id}`);
   return `${lines.join("\n")}\n`;

@@ -9,8 +9,8 @@ import {
   normalizeEndpointUrl,
   upstreamProblem,
   validateMirrors,
-} from "../../src/spec/validate";
-import { RegistryMirrorsError, type Mirror } from "../../src/spec/types";
+} from "../../src/model/validate";
+import { RegistryMirrorsError, type Mirror } from "../../src/model/types";
 
 const fixture = (name: string): string => readFileSync(join(__dirname, "fixtures", name), "utf8");
 const CA = fixture("ca.pem");

@@ -1,5 +1,5 @@
-import type { Capability, Mirror, MirrorEndpoint } from "../spec/types";
-import { canonicalUpstream } from "../spec/validate";
+import type { Capability, Mirror, MirrorEndpoint } from "../model/types";
+import { canonicalUpstream } from "../model/validate";
 import type { PlannedFile } from "./types";
 
 /** Header written at the top of every file this tool owns, so people (and cleanup) can tell. */
