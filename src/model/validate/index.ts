@@ -14,8 +14,9 @@ import { checkCapabilities, checkAuth, checkHeaders } from "./credentials";
 
 export { canonicalUpstream, isValidUpstream, upstreamProblem } from "./upstream";
 export { endpointUrlProblems, normalizeEndpointUrl } from "./url";
+
 /** Checks an endpoint's url; returns its normalised form for duplicate detection, or `undefined` when invalid. */
-export function checkUrl(ep: Record<string, unknown>, path: string, out: Problem[]): string | undefined {
+function checkUrl(ep: Record<string, unknown>, path: string, out: Problem[]): string | undefined {
   const url = ep.url;
   if (typeof url !== "string") {
     const message =
@@ -31,7 +32,7 @@ export function checkUrl(ep: Record<string, unknown>, path: string, out: Problem
 }
 
 /** Reports TLS settings on an http:// endpoint, where there is no TLS for them to apply to. */
-export function checkPlainHttp(ep: Record<string, unknown>, path: string, out: Problem[]): void {
+function checkPlainHttp(ep: Record<string, unknown>, path: string, out: Problem[]): void {
   if (ep.skipVerify === true) {
     out.push({ path: `${path}.skipVerify`, message: "has no effect on an http:// endpoint (there is no TLS to verify); remove it, or use https://" });
   }
@@ -44,7 +45,7 @@ export function checkPlainHttp(ep: Record<string, unknown>, path: string, out: P
 /**
  * Checks one endpoint. Returns its normalised URL (for duplicate detection), or `undefined` when it has none.
  */
-export function checkEndpoint(value: unknown, path: string, out: Problem[]): string | undefined {
+function checkEndpoint(value: unknown, path: string, out: Problem[]): string | undefined {
   if (!isRecord(value)) {
     out.push({ path, message: `must be an object such as { url: "https://mirror.internal:5000" }, got ${describe(value)}` });
     return undefined;
@@ -64,7 +65,7 @@ export function checkEndpoint(value: unknown, path: string, out: Problem[]): str
 }
 
 /** Checks a mirror's endpoint list, including duplicate URLs within it. */
-export function checkEndpoints(value: unknown, path: string, out: Problem[]): void {
+function checkEndpoints(value: unknown, path: string, out: Problem[]): void {
   if (value === undefined || value === null) {
     out.push({ path, message: 'is missing; list at least one mirror, e.g. [{ url: "https://mirror.internal:5000" }]' });
     return;
@@ -91,7 +92,7 @@ export function checkEndpoints(value: unknown, path: string, out: Problem[]): vo
 }
 
 /** Checks a mirror's upstream; returns its canonical key for duplicate detection, or `undefined` when invalid. */
-export function checkUpstream(value: unknown, path: string, out: Problem[]): string | undefined {
+function checkUpstream(value: unknown, path: string, out: Problem[]): string | undefined {
   if (typeof value !== "string") {
     const message =
       value === undefined || value === null
@@ -106,7 +107,7 @@ export function checkUpstream(value: unknown, path: string, out: Problem[]): str
 }
 
 /** Checks one mirror. Returns its canonical upstream (for duplicate detection), or `undefined`. */
-export function checkMirror(value: unknown, path: string, out: Problem[]): string | undefined {
+function checkMirror(value: unknown, path: string, out: Problem[]): string | undefined {
   if (!isRecord(value)) {
     out.push({ path, message: `must be an object such as { upstream: "docker.io", endpoints: [{ url: "https://…" }] }, got ${describe(value)}` });
     return undefined;
