@@ -25,6 +25,7 @@ import {
   type MirrorArgs,
   type MirrorNodeArgs,
   type RegistryMirrorsArgs,
+  VerifyMode,
 } from "../src";
 
 const config = new pulumi.Config("registry-mirrors");
@@ -51,32 +52,15 @@ interface NodeConfig {
   perDialTimeout?: number;
 }
 
-/** A mirror as written in `registry-mirrors:mirrors` (the component's Mirror, plain values). */
-interface MirrorConfig {
-  upstream: string;
-  endpoints: {
-    url: string;
-    capabilities?: ("pull" | "resolve" | "push")[];
-    caCert?: string;
-    clientCert?: string;
-    clientKey?: string;
-    skipVerify?: boolean;
-    auth?: { username: string; password: string };
-    headers?: Record<string, string>;
-  }[];
-  fallback?: boolean;
-  digestOnly?: boolean;
-}
-
 const problems: string[] = [];
 
-const mirrorsConfig = config.requireObject<MirrorConfig[]>("mirrors");
+const mirrorsConfig = config.requireObject<Mirror[]>("mirrors");
 const nodesConfig = config.requireObject<NodeConfig[]>("nodes");
 if (!Array.isArray(mirrorsConfig)) problems.push("registry-mirrors:mirrors: must be a list of mirrors");
 if (!Array.isArray(nodesConfig) || nodesConfig.length === 0) problems.push("registry-mirrors:nodes: must be a non-empty list of nodes");
 // The config is plain data: validate it here, so a mistake is one clear message before any resource exists.
 try {
-  if (Array.isArray(mirrorsConfig)) validateMirrors(mirrorsConfig as Mirror[]);
+  if (Array.isArray(mirrorsConfig)) validateMirrors(mirrorsConfig);
 } catch (e) {
   if (!(e instanceof RegistryMirrorsError)) throw e;
   problems.push(...e.problems.map((p) => `registry-mirrors:${p.path}: ${p.message}`));
@@ -87,7 +71,7 @@ try {
  * config arrives here decrypted (requireObject), and a plain-text one must not reach the state either. Every
  * other field stays plain, so `pulumi preview --diff` stays readable (the component keeps secret files on stdin).
  */
-function mirrorArgs(m: MirrorConfig): MirrorArgs {
+function mirrorArgs(m: Mirror): MirrorArgs {
   return {
     ...m,
     endpoints: (m.endpoints ?? []).map((e) => ({
@@ -147,8 +131,12 @@ function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
 
 const nodes = (Array.isArray(nodesConfig) ? nodesConfig : []).map(nodeArgs);
 const verify = config.get("verify");
-if (verify !== undefined && verify !== "onChange" && verify !== "always")
-  problems.push(`registry-mirrors:verify: "onChange" or "always", not ${JSON.stringify(verify)}`);
+if (verify !== undefined && !(Object.values(VerifyMode) as string[]).includes(verify))
+  problems.push(
+    `registry-mirrors:verify: one of ${Object.values(VerifyMode)
+      .map((m) => JSON.stringify(m))
+      .join(", ")}, not ${JSON.stringify(verify)}`,
+  );
 if (problems.length > 0) {
   // RunError: printed without a stack trace.
   throw new pulumi.RunError(`registry-mirrors: the stack configuration has ${problems.length} problem(s):\n  ${problems.join("\n  ")}`);

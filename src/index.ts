@@ -7,4 +7,14 @@ export { parseRuntimeVersion } from "./model/version";
 export { renderNodeConfig, resolvePaths, crioDropIn, OWNED_MARKER } from "./render";
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./render";
 export { RegistryMirrors, restartPredecessor } from "./component/registry-mirrors";
-export type { MirrorArgs, MirrorEndpointArgs, MirrorNodeArgs, NodeReport, NodeRuntime, RegistryMirrorsArgs, RolloutArgs } from "./component/args";
+export { VerifyMode } from "./component/args";
+export type {
+  Inputs,
+  MirrorArgs,
+  MirrorEndpointArgs,
+  MirrorNodeArgs,
+  NodeReport,
+  NodeRuntime,
+  RegistryMirrorsArgs,
+  RolloutArgs,
+} from "./component/args";

@@ -1,38 +1,26 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
-import type { Capability, LegacyMode, NodePaths, RuntimeKind } from "../model/types";
+import type { LegacyMode, Mirror, MirrorEndpoint, NodePaths, RuntimeKind } from "../model/types";
 
-/** A mirror endpoint whose fields may come from other resources or secrets. See {@link MirrorEndpoint}. */
-export interface MirrorEndpointArgs {
-  /** Endpoint URL with scheme; a path means the mirror serves the upstream under that path. */
-  url: pulumi.Input<string>;
-  /** `pull`, `resolve`, `push`; default pull+resolve. */
-  capabilities?: pulumi.Input<pulumi.Input<Capability>[]>;
-  /** PEM of the CA that signs the mirror's certificate. */
-  caCert?: pulumi.Input<string>;
-  /** PEM client certificate (mutual TLS). */
-  clientCert?: pulumi.Input<string>;
-  /** PEM private key of `clientCert`; always treated as secret. */
-  clientKey?: pulumi.Input<string>;
-  /** Do not verify the mirror's certificate. */
-  skipVerify?: pulumi.Input<boolean>;
-  /** Pull credentials; the password is always treated as secret. */
-  auth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
-  /** Extra HTTP headers; their values are always treated as secret. */
-  headers?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-}
+/** When nodes are read and verified: see {@link RegistryMirrorsArgs.verify}. */
+export const VerifyMode = { OnChange: "onChange", Always: "always" } as const;
+export type VerifyMode = (typeof VerifyMode)[keyof typeof VerifyMode];
 
-/** A mirrored upstream registry whose fields may be Inputs. See {@link Mirror}. */
-export interface MirrorArgs {
-  /** Registry host with optional port, or `"*"` for every registry. */
-  upstream: pulumi.Input<string>;
-  /** Mirrors, tried in order. */
-  endpoints: pulumi.Input<pulumi.Input<MirrorEndpointArgs>[]>;
-  /** Fall back to the upstream when every mirror fails (default true). */
-  fallback?: pulumi.Input<boolean>;
-  /** Use the mirrors only for pulls by digest. */
-  digestOnly?: pulumi.Input<boolean>;
-}
+/**
+ * `T` with every field (and every element and entry of its lists and maps) a Pulumi Input, so any of them may come
+ * from another resource or be a secret. A homomorphic mapped type: the fields keep their documentation.
+ */
+export type Inputs<T> = T extends string | number | boolean
+  ? T
+  : T extends readonly (infer U)[]
+    ? pulumi.Input<Inputs<U>>[]
+    : { readonly [K in keyof T]: pulumi.Input<Inputs<T[K]>> };
+
+/** A mirror endpoint whose fields may come from other resources or secrets: {@link MirrorEndpoint} as Inputs. */
+export type MirrorEndpointArgs = Inputs<MirrorEndpoint>;
+
+/** A mirrored upstream registry whose fields may be Inputs: {@link Mirror} as Inputs. */
+export type MirrorArgs = Inputs<Mirror>;
 
 /** The runtime of a node, or `auto` to read it from the node. */
 export type NodeRuntime = RuntimeKind | "auto";
@@ -86,7 +74,7 @@ export interface RegistryMirrorsArgs {
    * `onChange` (default): read and verify a node only when its desired configuration changes (no SSH session
    * otherwise). `always`: re-read every node on every `pulumi up` and fail when its files drifted.
    */
-  verify?: "onChange" | "always";
+  verify?: VerifyMode;
   /** Default for every node's `legacy`. Default `refuse`. */
   legacy?: LegacyMode;
   /** Seconds a runtime gets to answer after a restart before the node is rolled back. Default 30. */

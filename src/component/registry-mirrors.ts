@@ -15,15 +15,16 @@ import {
   type NodeState,
 } from "../node/protocol";
 import { validateMirrors } from "../model/validate";
-import { RegistryMirrorsError, type LegacyMode, type Mirror, type NodePaths, type Problem, type RuntimeKind } from "../model/types";
-import type { MirrorNodeArgs, NodeReport, RegistryMirrorsArgs } from "./args";
+import { LegacyMode, RegistryMirrorsError, RuntimeKind, type Mirror, type NodePaths, type Problem } from "../model/types";
+import { VerifyMode, type MirrorNodeArgs, type NodeReport, type RegistryMirrorsArgs } from "./args";
 import { verifyReadBack } from "./verify";
 import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
 import { INSTANCE_NAME_PATTERN, instanceName, instanceOwner } from "./instance";
 import { claimInProgram } from "./program-claims";
 
-const RUNTIMES = ["containerd", "cri-o", "docker", "auto"];
-const LEGACY_MODES = ["refuse", "migrate", "write"];
+const RUNTIMES: readonly string[] = [...Object.values(RuntimeKind), "auto"];
+const LEGACY_MODES: readonly string[] = Object.values(LegacyMode);
+const VERIFY_MODES: readonly string[] = Object.values(VerifyMode);
 
 /**
  * Configures registry mirrors on every node over SSH, verifies them, and removes them cleanly.
@@ -411,8 +412,8 @@ function checkArgs(args: RegistryMirrorsArgs): void {
   const max = args.rollout?.maxParallelRestarts;
   if (max !== undefined && !(Number.isInteger(max) && max >= 1))
     problems.push({ path: "rollout.maxParallelRestarts", message: "must be a whole number of at least 1" });
-  if (args.verify !== undefined && args.verify !== "onChange" && args.verify !== "always")
-    problems.push({ path: "verify", message: 'must be "onChange" or "always"' });
+  if (args.verify !== undefined && !VERIFY_MODES.includes(args.verify))
+    problems.push({ path: "verify", message: `must be one of ${VERIFY_MODES.map((m) => JSON.stringify(m)).join(", ")}` });
   if (args.legacy !== undefined && !LEGACY_MODES.includes(args.legacy))
     problems.push({ path: "legacy", message: `must be one of ${LEGACY_MODES.join(", ")}` });
   const t = args.healthTimeoutSeconds;

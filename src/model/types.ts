@@ -4,14 +4,15 @@
  */
 
 /** What a mirror endpoint may be used for. containerd's `capabilities` in hosts.toml. */
-export type Capability = "pull" | "resolve" | "push";
+export const Capability = { Pull: "pull", Resolve: "resolve", Push: "push" } as const;
+export type Capability = (typeof Capability)[keyof typeof Capability];
 
 /** Credentials sent to a mirror as HTTP basic auth. */
 export interface BasicAuth {
   /** User name; must not be empty and must not contain `:`. */
-  username: string;
+  readonly username: string;
   /** Password or token. Treated as secret everywhere. */
-  password: string;
+  readonly password: string;
 }
 
 /** One place that serves images of an upstream registry. */
@@ -21,21 +22,27 @@ export interface MirrorEndpoint {
    * A path (e.g. `https://harbor.example.com/v2/dockerhub`) means the mirror serves the upstream under
    * that path; containerd then gets `override_path = true`.
    */
-  url: string;
-  /** What the endpoint is used for. Default `["pull", "resolve"]`; `resolve` requires `pull`. */
-  capabilities?: Capability[];
-  /** PEM text of the CA certificate(s) that sign the mirror's TLS certificate. */
-  caCert?: string;
+  readonly url: string;
+  /**
+   * What the endpoint is used for; `resolve` requires `pull`.
+   * @default ["pull", "resolve"]
+   */
+  readonly capabilities?: Capability[];
+  /** PEM text of the CA certificate(s) that sign the mirror's TLS certificate. @default the node's trust store */
+  readonly caCert?: string;
   /** PEM text of a client certificate for mutual TLS; requires `clientKey`. */
-  clientCert?: string;
+  readonly clientCert?: string;
   /** PEM text of the private key of `clientCert`; secret. Requires `clientCert`. */
-  clientKey?: string;
-  /** Do not verify the mirror's TLS certificate. Discouraged; prefer `caCert`. */
-  skipVerify?: boolean;
-  /** Pull credentials for this mirror. */
-  auth?: BasicAuth;
-  /** Extra HTTP headers sent to this mirror. */
-  headers?: Record<string, string>;
+  readonly clientKey?: string;
+  /**
+   * Do not verify the mirror's TLS certificate. Discouraged; prefer `caCert`.
+   * @default false
+   */
+  readonly skipVerify?: boolean;
+  /** Pull credentials for this mirror. @default none */
+  readonly auth?: BasicAuth;
+  /** Extra HTTP headers sent to this mirror; their values are secret. @default none */
+  readonly headers?: Record<string, string>;
 }
 
 /** One mirrored upstream registry. */
@@ -44,47 +51,71 @@ export interface Mirror {
    * Registry host with optional port (`docker.io`, `gcr.io`, `registry.local:5000`), or `"*"` for every
    * registry that has no entry of its own. Never a scheme or a path.
    */
-  upstream: string;
+  readonly upstream: string;
   /** Mirrors, tried in this order. At least one. */
-  endpoints: MirrorEndpoint[];
+  readonly endpoints: MirrorEndpoint[];
   /**
-   * When every mirror fails, pull from the upstream itself. Default `true`.
-   * `false`: the node never contacts the upstream for this registry.
+   * When every mirror fails, pull from the upstream itself. `false`: the node never contacts the upstream for
+   * this registry.
+   * @default true
    */
-  fallback?: boolean;
+  readonly fallback?: boolean;
   /**
-   * Use the mirrors only for pulls by digest. Default `false`. On CRI-O a tag pull then goes to the upstream;
-   * on containerd only the tag lookup does, and the content (fetched by digest) still comes from the mirrors.
+   * Use the mirrors only for pulls by digest. On CRI-O a tag pull then goes to the upstream; on containerd only
+   * the tag lookup does, and the content (fetched by digest) still comes from the mirrors.
+   * @default false
    */
-  digestOnly?: boolean;
+  readonly digestOnly?: boolean;
 }
 
 /** Container runtimes this library renders configuration for. */
-export type RuntimeKind = "containerd" | "cri-o" | "docker";
+export const RuntimeKind = { Containerd: "containerd", CriO: "cri-o", Docker: "docker" } as const;
+export type RuntimeKind = (typeof RuntimeKind)[keyof typeof RuntimeKind];
 
 /** The runtime of one node, as far as it is known. */
 export interface RuntimeInfo {
   /** Which runtime. */
-  kind: RuntimeKind;
+  readonly kind: RuntimeKind;
   /** Its version, e.g. `1.6.20` or `2.1.4`, when known. Used to pick config schemas and to warn. */
-  version?: string;
+  readonly version?: string;
 }
 
 /** Default locations of the files this library writes or edits, overridable per node. */
 export interface NodePaths {
-  /** containerd's hosts directory (`config_path`). Default `/etc/containerd/certs.d`. */
+  /**
+   * containerd's hosts directory (`config_path`).
+   * @default "/etc/containerd/certs.d"
+   */
   hostsDir: string;
-  /** containerd's main config. Default `/etc/containerd/config.toml`. */
+  /**
+   * containerd's main config.
+   * @default "/etc/containerd/config.toml"
+   */
   containerdConfig: string;
-  /** containers-registries.conf drop-in directory. Default `/etc/containers/registries.conf.d`. */
+  /**
+   * containers-registries.conf drop-in directory.
+   * @default "/etc/containers/registries.conf.d"
+   */
   registriesDir: string;
-  /** containers certificate directory (`<dir>/<host>/ca.crt`). Default `/etc/containers/certs.d`. */
+  /**
+   * containers certificate directory (`<dir>/<host>/ca.crt`).
+   * @default "/etc/containers/certs.d"
+   */
   containersCertsDir: string;
-  /** containers-auth.json holding mirror credentials for CRI-O/podman/skopeo. Default `/etc/containers/registry-mirrors-auth.json`. */
+  /**
+   * containers-auth.json holding mirror credentials for CRI-O/podman/skopeo.
+   * @default "/etc/containers/registry-mirrors-auth.json"
+   */
   containersAuthFile: string;
-  /** Docker's daemon.json. Default `/etc/docker/daemon.json`. */
+  /**
+   * Docker's daemon.json.
+   * @default "/etc/docker/daemon.json"
+   */
   dockerDaemonJson: string;
-  /** Docker's certificate directory (`<dir>/<host>/ca.crt`). Default `/etc/docker/certs.d`. */
+  /**
+   * Docker's certificate directory (`<dir>/<host>/ca.crt`).
+   * @default "/etc/docker/certs.d"
+   */
   dockerCertsDir: string;
 }
 
@@ -105,7 +136,8 @@ export const DEFAULT_PATHS: Readonly<NodePaths> = Object.freeze({
  * - `migrate`: move them into hosts.toml files, delete them from config.toml, set `config_path`.
  * - `write`: render our mirrors into the deprecated tables; never set `config_path`.
  */
-export type LegacyMode = "refuse" | "migrate" | "write";
+export const LegacyMode = { Refuse: "refuse", Migrate: "migrate", Write: "write" } as const;
+export type LegacyMode = (typeof LegacyMode)[keyof typeof LegacyMode];
 
 /** One problem found in the input, with the field it concerns. */
 export interface Problem {

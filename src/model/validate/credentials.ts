@@ -1,10 +1,10 @@
 /** Capabilities, credentials and headers of an endpoint. */
-import { type Capability, type Problem } from "../types";
+import { Capability, type Problem } from "../types";
 import { keyPath, isRecord, describe, charName, firstControl, closest, AUTH_FIELDS, checkUnknownFields } from "./common";
 // Capabilities
 
 /** Every capability, in the order messages list them. */
-export const CAPABILITIES: readonly Capability[] = ["pull", "resolve", "push"];
+export const CAPABILITIES: readonly Capability[] = Object.values(Capability);
 
 /** Checks one capability list; reports at `path` and its elements. */
 export function checkCapabilities(value: unknown, path: string, out: Problem[]): void {
