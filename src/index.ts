@@ -6,7 +6,7 @@ export { validateMirrors } from "./model/validate";
 export { parseRuntimeVersion } from "./model/version";
 export { renderNodeConfig, resolvePaths, crioDropIn, OWNED_MARKER } from "./render";
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./render";
-export { RegistryMirrors, restartPredecessor } from "./component/registry-mirrors";
+export { RegistryMirrors } from "./component/registry-mirrors";
 export { VerifyMode } from "./component/args";
 export type {
   Inputs,

@@ -1,6 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
-import type { LegacyMode, Mirror, MirrorEndpoint, NodePaths, RuntimeKind } from "../model/types";
+import type { LegacyMode, Mirror, MirrorEndpoint, NodePaths, RuntimeInfo, RuntimeKind } from "../model/types";
+import type { RuntimeAction } from "../model/runtimes";
 
 /** When nodes are read and verified: see {@link RegistryMirrorsArgs.verify}. */
 export const VerifyMode = { OnChange: "onChange", Always: "always" } as const;
@@ -28,57 +29,74 @@ export type NodeRuntime = RuntimeKind | "auto";
 /** One node to configure. */
 export interface MirrorNodeArgs {
   /** Unique name of the node: used in resource names and in every message. Letters, digits, `.`, `_`, `-`. */
-  name: string;
+  readonly name: string;
   /**
    * How to reach the node over SSH: `@pulumi/command`'s connection (host, port, user, privateKey, hostKey, proxy…).
    * `hostKey` (and `proxy.hostKey`) is required: the node's SSH public key line, e.g. `ssh-ed25519 AAAAC3Nza…`,
    * or an Output of the resource that created the machine. A node presenting another key is refused before
    * anything is sent to it.
    */
-  connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
   /**
    * Connect without checking the SSH host key of the node and of its proxy. Whoever answers at the address then
    * receives the registry credentials; every preview and update warns, and the node's report says so.
    * @default false
    */
-  insecureIgnoreHostKey?: boolean;
+  readonly insecureIgnoreHostKey?: boolean;
   /**
-   * The node's container runtime. Default `auto`: read from the node. Giving it lets `pulumi preview --diff`
-   * show every file even before the node was read, and lets a mirrors-only change skip the read (one SSH session
-   * instead of two): with `auto` the node may be a Docker node, whose daemon.json holds the mirrors.
+   * The node's container runtime; `auto` reads it from the node. Giving it lets `pulumi preview --diff` show every
+   * file even before the node was read, and lets a mirrors-only change skip the read (one SSH session instead of
+   * two): with `auto` the node may be a Docker node, whose daemon.json holds the mirrors.
+   * @default "auto"
    */
-  runtime?: NodeRuntime;
-  /** Run commands through `sudo -n`. Default: only when the SSH user is not root. */
-  sudo?: boolean;
-  /** Overrides of the default file locations on this node. */
-  paths?: Partial<NodePaths>;
-  /** What to do with containerd's deprecated mirror tables in config.toml. Default: the component's `legacy`. */
-  legacy?: LegacyMode;
+  readonly runtime?: NodeRuntime;
+  /**
+   * Run commands through `sudo -n`.
+   * @default only when the SSH user is not root
+   */
+  readonly sudo?: boolean;
+  /** Overrides of the default file locations on this node. @default `DEFAULT_PATHS` */
+  readonly paths?: Partial<NodePaths>;
+  /**
+   * What to do with containerd's deprecated mirror tables in config.toml.
+   * @default the component's `legacy`
+   */
+  readonly legacy?: LegacyMode;
 }
 
 /** Staged rollout settings. */
 export interface RolloutArgs {
-  /** At most this many nodes restart their runtime at the same time. Default 1. */
-  maxParallelRestarts?: number;
+  /**
+   * At most this many nodes restart their runtime at the same time.
+   * @default 1
+   */
+  readonly maxParallelRestarts?: number;
 }
 
 /** Arguments of {@link RegistryMirrors}. */
 export interface RegistryMirrorsArgs {
   /** The mirrors to configure on every node. */
-  mirrors: pulumi.Input<pulumi.Input<MirrorArgs>[]>;
+  readonly mirrors: pulumi.Input<pulumi.Input<MirrorArgs>[]>;
   /** The nodes to configure. */
-  nodes: MirrorNodeArgs[];
-  /** How restarts are spread over the nodes. */
-  rollout?: RolloutArgs;
+  readonly nodes: MirrorNodeArgs[];
+  /** How restarts are spread over the nodes. @default one node at a time */
+  readonly rollout?: RolloutArgs;
   /**
-   * `onChange` (default): read and verify a node only when its desired configuration changes (no SSH session
-   * otherwise). `always`: re-read every node on every `pulumi up` and fail when its files drifted.
+   * `onChange`: read and verify a node only when its desired configuration changes (no SSH session otherwise).
+   * `always`: re-read every node on every `pulumi up` and fail when its files drifted.
+   * @default "onChange"
    */
-  verify?: VerifyMode;
-  /** Default for every node's `legacy`. Default `refuse`. */
-  legacy?: LegacyMode;
-  /** Seconds a runtime gets to answer after a restart before the node is rolled back. Default 30. */
-  healthTimeoutSeconds?: number;
+  readonly verify?: VerifyMode;
+  /**
+   * Default for every node's `legacy`.
+   * @default "refuse"
+   */
+  readonly legacy?: LegacyMode;
+  /**
+   * Seconds a runtime gets to answer after a restart before the node is rolled back.
+   * @default 30
+   */
+  readonly healthTimeoutSeconds?: number;
   /**
    * Ids (`project/stack/name`) of other instances whose files this one may take over where both configure the same
    * path, e.g. when an upstream moves from a team stack into a base stack. Without it such a path is a conflict
@@ -86,27 +104,27 @@ export interface RegistryMirrorsArgs {
    * a rename or a move) are handed over to without it.
    * @default []
    */
-  takeOver?: string[];
+  readonly takeOver?: string[];
 }
 
 /** What happened on one node. */
 export interface NodeReport {
   /** The node's name. */
-  node: string;
+  readonly node: string;
   /** Runtime kind and version seen on the node. */
-  runtime: { kind: RuntimeKind; version?: string };
+  readonly runtime: RuntimeInfo;
   /** Files this tool manages on the node. */
-  files: string[];
+  readonly files: string[];
   /** Files written by the last apply. */
-  written: string[];
+  readonly written: string[];
   /** Files removed or restored by the last apply. */
-  removed: string[];
+  readonly removed: string[];
   /** What the runtime needed: `none`, `reload` or `restart`. */
-  action: "none" | "reload" | "restart";
+  readonly action: RuntimeAction;
   /** `ok`, or what differed when the written files were read back. */
-  verification: string;
+  readonly verification: string;
   /** `pinned` (the node proved it holds the pinned key) or `not checked` (`insecureIgnoreHostKey`). */
-  hostKey: "pinned" | "not checked";
+  readonly hostKey: "pinned" | "not checked";
   /** Things to know about this node. */
-  warnings: string[];
+  readonly warnings: string[];
 }

@@ -15,6 +15,7 @@ const recorded = installMocks(false, (name, inputs) =>
 import * as rm from "../../src";
 import { hostKeyProblems } from "../../src/component/host-key";
 import { claimInProgram } from "../../src/component/program-claims";
+import { restartPredecessor } from "../../src/component/registry-mirrors";
 
 const KEY = readFileSync(join(__dirname, "..", "model", "fixtures", "client.key"), "utf8");
 const connection = (port: number) => ({ host: "127.0.0.1", port, user: "root", privateKey: pulumi.secret("KEY"), hostKey: HOST_KEY });
@@ -261,7 +262,7 @@ describe("when a node is read again", () => {
 describe("restart rollout", () => {
   it("lets at most maxParallelRestarts nodes restart at once; nodes without a restart wait for nobody", () => {
     const restarts = [true, false, true, true, false, true];
-    const waitsFor = (max: number) => restarts.map((_, i) => rm.restartPredecessor(restarts.slice(0, i + 1), max));
+    const waitsFor = (max: number) => restarts.map((_, i) => restartPredecessor(restarts.slice(0, i + 1), max));
     expect(waitsFor(1)).toEqual([undefined, undefined, 0, 2, undefined, 3]);
     expect(waitsFor(2)).toEqual([undefined, undefined, undefined, 0, undefined, 2]);
     expect(waitsFor(10)).toEqual(restarts.map(() => undefined));
