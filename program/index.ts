@@ -19,6 +19,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import {
   RegistryMirrors,
+  RegistryMirrorsArgumentsError,
   RegistryMirrorsError,
   validateMirrors,
   type Mirror,
@@ -164,7 +165,7 @@ try {
   mirrors = new RegistryMirrors(config.get("name") ?? "mirrors", args, { aliases: ((formerNames ?? []) as string[]).map((name) => ({ name })) });
 } catch (e) {
   // The component's argument errors name fields like nodes[0].connection.hostKey: the same paths as this config.
-  if (e instanceof RegistryMirrorsError) {
+  if (e instanceof RegistryMirrorsArgumentsError) {
     throw new pulumi.RunError(
       `registry-mirrors: ${e.problems.map((p) => `registry-mirrors:${p.path.replace(/\.connection\./, ".")}: ${p.message}`).join("\n  ")}`,
     );

@@ -7,6 +7,7 @@ export { parseRuntimeVersion } from "./model/version";
 export { renderNodeConfig, resolvePaths, crioDropIn, OWNED_MARKER } from "./render";
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./render";
 export { RegistryMirrors } from "./component/registry-mirrors";
+export { RegistryMirrorsArgumentsError } from "./component/errors";
 export { VerifyMode } from "./component/args";
 export type {
   Inputs,

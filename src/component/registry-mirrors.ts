@@ -21,6 +21,7 @@ import { verifyReadBack } from "./verify";
 import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
 import { INSTANCE_NAME_PATTERN, instanceName, instanceOwner } from "./instance";
 import { claimInProgram } from "./program-claims";
+import { asArgumentsError, failure, RegistryMirrorsArgumentsError } from "./errors";
 
 const RUNTIMES: readonly string[] = [...Object.values(RuntimeKind), "auto"];
 const LEGACY_MODES: readonly string[] = Object.values(LegacyMode);
@@ -45,7 +46,11 @@ export class RegistryMirrors extends pulumi.ComponentResource {
   constructor(name: string, args: RegistryMirrorsArgs, opts?: pulumi.ComponentResourceOptions) {
     // Checked before anything is registered; mirrors holding Outputs are checked when they resolve.
     checkArgs(args);
-    if (isPlain(args.mirrors)) validateMirrors(args.mirrors);
+    try {
+      if (isPlain(args.mirrors)) validateMirrors(args.mirrors);
+    } catch (e) {
+      throw asArgumentsError(e);
+    }
     super("registry-mirrors:index:RegistryMirrors", name, {}, opts);
     const mirrors = pulumi.output(args.mirrors as pulumi.Input<Mirror[]>).apply((m) => {
       try {
@@ -147,7 +152,8 @@ class NodeSetup {
     // checked before anything was registered).
     const connection = pulumi.output(node.connection).apply((c) => {
       const problems = hostKeyProblems(`nodes[${opts.index}]`, node.name, insecure, c as TrustedConnection);
-      if (problems.length > 0) throw new RegistryMirrorsError(problems, `invalid connection of node ${node.name}`);
+      if (problems.length > 0)
+        throw failure(`registry-mirrors: node ${node.name}: step connection`, new RegistryMirrorsError(problems, "invalid connection"), opts.parent);
       return c;
     });
     if (insecure) {
@@ -340,20 +346,6 @@ function checkDrift(node: string, owned: NodeState["owned"], read: pulumi.Resour
   }
 }
 
-/**
- * A failure on one node (or of the component's inputs) as the engine shows it: `what: why`, attributed to the
- * resource, without a stack trace, printed once. Such errors surface while Pulumi serialises every input that depends
- * on them; the SDK prefixes the message with the property each time ("error serializing property …"), which would
- * bury the node and the step, so the message of this error keeps its text.
- */
-function failure(what: string, cause: unknown, resource: pulumi.Resource): pulumi.ResourceError {
-  const why = cause instanceof Error ? cause.message : String(cause);
-  const text = `${what}: ${why}`;
-  const error = new pulumi.ResourceError(text, resource, true);
-  Object.defineProperty(error, "message", { get: () => text, set: () => undefined, enumerable: false, configurable: true });
-  return error;
-}
-
 /** True when a value holds no Output or Promise anywhere, so it can be checked synchronously. */
 function isPlain(value: unknown): boolean {
   if (pulumi.Output.isInstance(value) || value instanceof Promise) return false;
@@ -419,5 +411,5 @@ function checkArgs(args: RegistryMirrorsArgs): void {
   const t = args.healthTimeoutSeconds;
   if (t !== undefined && !(Number.isInteger(t) && t >= 1 && t <= 600))
     problems.push({ path: "healthTimeoutSeconds", message: "must be a whole number of seconds between 1 and 600" });
-  if (problems.length > 0) throw new RegistryMirrorsError(problems, "invalid RegistryMirrors arguments");
+  if (problems.length > 0) throw new RegistryMirrorsArgumentsError(problems);
 }

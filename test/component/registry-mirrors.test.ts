@@ -147,7 +147,7 @@ describe("SSH host keys", () => {
     try {
       f();
     } catch (e) {
-      if (e instanceof rm.RegistryMirrorsError) return e.problems;
+      if (e instanceof rm.RegistryMirrorsArgumentsError) return e.problems;
       throw e;
     }
     throw new Error("no error");
@@ -278,12 +278,12 @@ describe("argument checks before anything is created", () => {
           mirrors: [{ upstream: "https://docker.io", endpoints: [] }],
           nodes: [{ name: "n1", connection: connection(9) }],
         }),
-    ).toThrow(rm.RegistryMirrorsError);
+    ).toThrow(rm.RegistryMirrorsArgumentsError);
     expect(recorded.slice(before).filter((r) => r.name.startsWith("badmirrors"))).toEqual([]);
   });
 
   it("lists every problem with its field", () => {
-    let error: rm.RegistryMirrorsError | undefined;
+    let error: rm.RegistryMirrorsArgumentsError | undefined;
     try {
       new rm.RegistryMirrors("bad", {
         mirrors: [],
@@ -297,9 +297,14 @@ describe("argument checks before anything is created", () => {
         takeOver: ["infra/base/mirrors", "base-mirrors"],
       });
     } catch (e) {
-      error = e as rm.RegistryMirrorsError;
+      error = e as rm.RegistryMirrorsArgumentsError;
     }
-    expect(error).toBeInstanceOf(rm.RegistryMirrorsError);
+    // An InputPropertiesError (property path + reason each), with the listing and the problems as well.
+    expect(error).toBeInstanceOf(rm.RegistryMirrorsArgumentsError);
+    expect(pulumi.InputPropertiesError.isInstance(error)).toBe(true);
+    expect(error!.errors.map((x) => x.propertyPath)).toEqual(error!.problems.map((p) => p.path));
+    expect(error!.errors[0].reason).toBe(error!.problems[0].message);
+    expect(error!.message).toContain("invalid RegistryMirrors arguments:\n  - nodes[0].name: must be");
     expect(error!.problems.map((p) => p.path)).toEqual([
       "nodes[0].name",
       "nodes[1].runtime",
