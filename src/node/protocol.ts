@@ -3,7 +3,7 @@
  * contents are embedded in the command as readable heredocs, so `pulumi preview --diff` shows them; secret
  * contents (credentials, private keys, a main config that may hold credentials) travel on stdin.
  */
-import { DETECTION_ORDER, mainConfigPath, RUNTIME_FACTS } from "../model/runtimes";
+import { DETECTION_ORDER, mainConfigPath, RUNTIME_FACTS, type RuntimeAction } from "../model/runtimes";
 import type { NodePaths, RuntimeKind, RuntimeInfo } from "../model/types";
 import { parseRuntimeVersion } from "../model/version";
 import type { NodePlan, PlannedFile } from "../render/types";
@@ -274,7 +274,7 @@ export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined,
 export interface ApplyReport {
   written: string[];
   removed: string[];
-  action: "none" | "reload" | "restart";
+  action: RuntimeAction;
   /** Content of the TOML files as read back after writing. */
   readBack: Record<string, string>;
   /** What the node said a person should know (a file backed up, taken over, left as someone changed it). */

@@ -246,4 +246,10 @@ describe("legacy migrate", () => {
       host: { "https://quay-mirror.internal:8443": { capabilities: ["pull", "resolve"], ca: ["/etc/pki/quay-mirror-ca.pem"], skip_verify: false } },
     });
   });
+
+  it("puts a legacy entry where containerd looks: lower-cased, Docker Hub under any name in docker.io", () => {
+    const live = LIVE_LEGACY.replace('mirrors."quay.io"]', 'mirrors."Index.Docker.IO"]');
+    const migrated = renderNodeConfig({ mirrors: [], runtime: V16, liveConfig: live, legacy: "migrate" });
+    expect(migrated.files.map((f) => f.path)).toEqual(["/etc/containerd/certs.d/docker.io/hosts.toml"]);
+  });
 });

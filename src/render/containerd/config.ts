@@ -6,7 +6,7 @@
 import { stringify } from "smol-toml";
 import { RegistryMirrorsError, type LegacyMode, type Mirror, type RuntimeInfo } from "../../model/types";
 import { versionAtLeast } from "../../model/version";
-import { OWNED_MARKER, effectiveCapabilities, parseEndpointUrl, upstreamServerUrl } from "../common";
+import { OWNED_MARKER, effectiveCapabilities, hostsDirName, needsOverridePath, parseEndpointUrl, upstreamServerUrl } from "../common";
 import { canonicalUpstream } from "../../model/validate";
 import type { HostEntry, HostsFile } from "./hosts";
 import {
@@ -238,7 +238,7 @@ function legacyToHostsFile(legacy: LegacyMirror, configs: unknown): HostsFile {
     // The upstream is always tried last by the legacy format; in hosts.toml it is `server`.
     if (parsed.url === upstreamUrl) continue;
     const entry: HostEntry = { url: parsed.url, capabilities: ["pull", "resolve"] };
-    if (parsed.path !== "" && parsed.path !== "/v2") entry.overridePath = true;
+    if (needsOverridePath(parsed)) entry.overridePath = true;
     const tls = getPath(configs, [parsed.hostPort, "tls"]);
     if (isPlainObject(tls)) {
       const file = (key: string): string | undefined => {
@@ -259,7 +259,8 @@ function legacyToHostsFile(legacy: LegacyMirror, configs: unknown): HostsFile {
     hosts.push(entry);
   }
   return {
-    dirName: legacy.upstream === "*" ? "_default" : legacy.upstream,
+    // The directory containerd looks up: lower-cased, Docker Hub under any name as docker.io.
+    dirName: hostsDirName(legacy.upstream),
     server: upstreamUrl ? { url: upstreamUrl, capabilities: [] } : undefined,
     hosts,
     origin: `config.toml registry.mirrors."${legacy.upstream}" (migrated)`,
