@@ -178,6 +178,8 @@ class PulumiSide {
     const r = spawnSync(tsc, ["-p", path.join(__dirname, "tsconfig.component.json"), "--outDir", path.join(prog, "component")], { encoding: "utf8" });
     if (!fs.existsSync(path.join(prog, "component/src/index.js"))) throw new Error(`compiling src/ failed:\n${r.stdout}${r.stderr}`);
     if (r.status !== 0) log(`tsc reported errors (output emitted anyway):\n${r.stdout}`);
+    // The node agent's shell files live beside the compiled module that reads them (as `npm run build` ships them).
+    fs.cpSync(path.join(ROOT, "src/node/agent"), path.join(prog, "component/src/node/agent"), { recursive: true });
   }
 
   writeSpec(mirrors: Mirror[]): void {
