@@ -86,7 +86,11 @@ may_take() {
 }
 # owns OWNERS: this instance is among them. others_of OWNERS: the rest. with_self OWNERS: them and this instance.
 owns() { for _t in $(printf '%s' "$1" | tr ',' ' '); do is_self "$_t" && return 0; done; return 1; }
-others_of() { for _t in $(printf '%s' "$1" | tr ',' ' '); do is_self "$_t" || say "$_t"; done | paste -sd, -; }
+# The usual case, an entry of this instance alone, costs no process.
+others_of() {
+  [ "$1" = "$OWNER" ] && return 0
+  for _t in $(printf '%s' "$1" | tr ',' ' '); do is_self "$_t" || say "$_t"; done | paste -sd, -
+}
 blocking_of() { for _t in $(printf '%s' "$1" | tr ',' ' '); do may_take "$_t" || say "$_t"; done | paste -sd, -; }
 with_self() { { say "$OWNER"; others_of "$1" | tr ',' '\n'; } | grep -v '^$' | paste -sd, -; }
 # ALONE when no instance but this one (and -) owns anything on the node: set for a removal only (the last instance to
@@ -128,10 +132,15 @@ stage() {
   owners=$OWNER
   old=$(manifest_get "$kind" "$p")
   if [ -n "$old" ]; then
-    backup=$(entry_field 3 "$old"); written=$(entry_field 4 "$old"); was=$(entry_field 5 "$old")
+    # Fields by word splitting (paths hold no spaces or globs: validated), without a process per field.
+    set -f
+    # shellcheck disable=SC2086
+    set -- $old
+    set +f
+    backup=$3; written=$4; was=${5:--}
     others=$(others_of "$was")
     # A file of the ownerless version that this plan writes is this instance's from now on.
-    [ "$kind" = m ] || others=$(printf '%s' "$others" | tr ',' '\n' | grep -vx -- - | paste -sd, -)
+    if [ -n "$others" ] && [ "$kind" != m ]; then others=$(printf '%s' "$others" | tr ',' '\n' | grep -vx -- - | paste -sd, -); fi
     if [ -n "$others" ]; then
       if [ "$written" = "$want" ]; then owners=$(with_self "$was")
       else
