@@ -11,6 +11,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import type { RegistryRequest } from "./types";
 
 export const NS_PREFIX = "/v2/test-namespace";
 
@@ -160,20 +161,7 @@ export function nginxDirs(prefix: string): void {
 }
 
 /** Parse one JSON access-log line (see {@link LOG_FORMAT}). */
-export function parseAccessLine(line: string):
-  | {
-      time: string;
-      method: string;
-      path: string;
-      query: string;
-      params: Record<string, string>;
-      host: string;
-      sni: string;
-      userAgent: string;
-      status: number;
-      remoteUser: string;
-    }
-  | undefined {
+export function parseAccessLine(line: string): RegistryRequest | undefined {
   let o: Record<string, string>;
   try {
     o = JSON.parse(line) as Record<string, string>;
