@@ -213,7 +213,9 @@ describe("pulumi-resource-command 1.2.1 from the plugin cache under the real eng
     await pulumi(["config", "set", "fail", "true"]);
     const r = await pulumi(["up", "--yes", "--skip-preview"], true);
     expect(r.out).toContain('Process exited with status 3: running "echo to-out; echo to-err >&2; exit 3":');
-    expect(r.out).toMatch(/to-out\n\s+to-err/);
+    // The provider appends the command's output to the error; stdout and stderr are read concurrently, so either
+    // may come first.
+    expect(r.out).toMatch(/exit 3":\n\s+(to-out\n\s+to-err|to-err\n\s+to-out)\n/);
     await pulumi(["config", "rm", "fail"]);
   });
 
