@@ -102,8 +102,15 @@ compute_alone() {
     if [ "$_t" != - ] && ! is_me "$_t"; then ALONE=""; return 0; fi
   done
 }
-# entry_field N LINE: field N of a manifest line; the owners (5) of a version-1 line are -.
-entry_field() { printf '%s\n' "$2" | awk -v n="$1" '{ v = $n; if (n == 5 && v == "") v = "-"; print v }'; }
+# read_entry LINE: sets backup, written and was (the owners; - for a version-1 line) from a manifest line, by word
+# splitting (paths hold no spaces or globs: validated), without a process per field.
+read_entry() {
+  set -f
+  # shellcheck disable=SC2086
+  set -- $1
+  set +f
+  backup=$3; written=$4; was=${5:--}
+}
 # A file that someone changed after registry-mirrors wrote it is not removed; an original it replaced is put beside it.
 leave_changed() {
   if [ "$2" != - ] && [ -f "$STATE/backup/$2" ]; then
@@ -132,12 +139,7 @@ stage() {
   owners=$OWNER
   old=$(manifest_get "$kind" "$p")
   if [ -n "$old" ]; then
-    # Fields by word splitting (paths hold no spaces or globs: validated), without a process per field.
-    set -f
-    # shellcheck disable=SC2086
-    set -- $old
-    set +f
-    backup=$3; written=$4; was=${5:--}
+    read_entry "$old"
     others=$(others_of "$was")
     # A file of the ownerless version that this plan writes is this instance's from now on.
     if [ -n "$others" ] && [ "$kind" != m ]; then others=$(printf '%s' "$others" | tr ',' '\n' | grep -vx -- - | paste -sd, -); fi
@@ -211,7 +213,8 @@ share_main() {
   [ -z "$MAIN" ] && [ -n "$WATCH" ] || return 0
   old=$(manifest_get m "$WATCH")
   [ -n "$old" ] || return 0
-  say "m $WATCH $(entry_field 3 "$old") $(entry_field 4 "$old") $(with_self "$(entry_field 5 "$old")")" >> "$RUN/manifest"
+  read_entry "$old"
+  say "m $WATCH $backup $written $(with_self "$was")" >> "$RUN/manifest"
 }
 # Every path another instance owns with other content, at once; before anything is written.
 check_conflicts() {
