@@ -5,6 +5,7 @@
  * Callers prove each edit by parsing the result (see `provenEdit`).
  */
 import { parse, stringify, type TomlTable } from "smol-toml";
+import { isPlainObject } from "../model/plain-object";
 
 /** One piece of the text: a table header, a key/value pair (possibly several lines) or trivia. */
 export interface Segment {
@@ -156,13 +157,6 @@ export function sectionEnd(doc: TomlText, headerIndex: number): number {
 /** True when `path` starts with `prefix`. */
 export function hasPrefix(path: readonly string[], prefix: readonly string[]): boolean {
   return prefix.length <= path.length && prefix.every((p, i) => path[i] === p);
-}
-
-/** True for `{…}` objects (not arrays, dates or null). */
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  // Not a prototype check: smol-toml builds tables without a prototype, and structuredClone may return objects
-  // of another realm (jest's sandbox).
-  return typeof v === "object" && v !== null && Object.prototype.toString.call(v) === "[object Object]";
 }
 
 /** Reads a nested value by key path. */

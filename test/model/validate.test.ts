@@ -47,6 +47,15 @@ describe("validateMirrors: one bad input per rule", () => {
     ["unknown endpoint field, other tool's name", [mirror({ ca_file: CA })], `${E}.ca_file`, /did you mean "caCert"/],
     ["optional field is null", [mirror({ skipVerify: null })], `${E}.skipVerify`, /omit the field/],
     ["Pulumi Output", [mirror({}, { upstream: { __pulumiOutput: true } })], "mirrors[0].upstream", /resolve it with \.apply\(\)/],
+    // One plain-object test for the spec and parsed TOML: a Date or Map has no fields to read.
+    ["mirror is a Date", [new Date(0)], "mirrors[0]", /must be an object such as \{ upstream.*, got a Date$/],
+    [
+      "endpoint is a Map",
+      [mirror({}, { endpoints: [new Map([["url", "https://m.internal"]])] })],
+      `${E}`,
+      /must be an object such as \{ url.*, got a Map$/,
+    ],
+    ["auth is a Date", [mirror({ auth: new Date(0) })], `${E}.auth`, /got a Date/],
 
     // upstream
     ["upstream missing", [{ endpoints: [{ url: "https://m.internal" }] }], "mirrors[0].upstream", /is missing; set a registry host/],

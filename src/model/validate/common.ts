@@ -1,18 +1,14 @@
 /** Small helpers of validation: field paths, value descriptions, control characters, field-name suggestions. */
+import { isPlainObject } from "../plain-object";
 import { type Problem } from "../types";
 /** Appends an object key to a field path: `a.b`, or `a["X-Header"]` when the key is not an identifier. */
 export function keyPath(base: string, key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? `${base}.${key}` : `${base}[${JSON.stringify(key)}]`;
 }
 
-/** Whether a value is a plain (non-null, non-array) object. */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Whether a value is an unresolved Pulumi `Output` (which must be resolved before validation). */
 export function isPulumiOutput(value: unknown): boolean {
-  return isRecord(value) && (value as { __pulumiOutput?: unknown }).__pulumiOutput === true;
+  return isPlainObject(value) && (value as { __pulumiOutput?: unknown }).__pulumiOutput === true;
 }
 
 /** Describes the type of a value for a message, e.g. `a number (5)`. Never shows string contents. */
@@ -27,7 +23,8 @@ export function describe(value: unknown): string {
     case "boolean":
       return `a ${typeof value} (${String(value)})`;
     case "object":
-      return "an object";
+      // A Date or Map from JavaScript input is an object, but not one with fields.
+      return isPlainObject(value) ? "an object" : `a ${Object.prototype.toString.call(value).slice(8, -1)}`;
     default:
       return typeof value;
   }

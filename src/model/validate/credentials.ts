@@ -1,6 +1,7 @@
 /** Capabilities, credentials and headers of an endpoint. */
+import { isPlainObject } from "../plain-object";
 import { Capability, type Problem } from "../types";
-import { keyPath, isRecord, describe, charName, firstControl, closest, AUTH_FIELDS, checkUnknownFields } from "./common";
+import { keyPath, describe, charName, firstControl, closest, AUTH_FIELDS, checkUnknownFields } from "./common";
 // Capabilities
 
 /** Every capability, in the order messages list them. */
@@ -54,7 +55,7 @@ export function checkCredential(value: unknown, field: "username" | "password", 
 
 /** Checks an endpoint's auth object. */
 export function checkAuth(value: unknown, path: string, out: Problem[]): void {
-  if (!isRecord(value)) {
+  if (!isPlainObject(value)) {
     out.push({ path, message: `must be an object { username, password }, got ${describe(value)}` });
     return;
   }
@@ -86,7 +87,7 @@ export function checkHeader(name: string, value: unknown, path: string, out: Pro
 
 /** Checks an endpoint's headers: names, values, case-insensitive duplicates, and a conflict with `auth`. */
 export function checkHeaders(value: unknown, hasAuth: boolean, path: string, out: Problem[]): void {
-  if (!isRecord(value)) {
+  if (!isPlainObject(value)) {
     out.push({ path, message: `must be an object of header name to value, e.g. { "X-Token": "…" }, got ${describe(value)}` });
     return;
   }

@@ -5,8 +5,9 @@
  *
  * Messages never repeat secrets (passwords, header values, private keys, URL user info).
  */
+import { isPlainObject } from "../plain-object";
 import { RegistryMirrorsError, type Mirror, type Problem } from "../types";
-import { isRecord, describe, MIRROR_FIELDS, ENDPOINT_FIELDS, checkUnknownFields, optionalField, optionalBoolean } from "./common";
+import { describe, MIRROR_FIELDS, ENDPOINT_FIELDS, checkUnknownFields, optionalField, optionalBoolean } from "./common";
 import { UPSTREAM_EXAMPLE, upstreamProblem, canonicalUpstream } from "./upstream";
 import { endpointUrlProblems, normalizeEndpointUrl } from "./url";
 import { checkTls } from "./tls";
@@ -46,7 +47,7 @@ function checkPlainHttp(ep: Record<string, unknown>, path: string, out: Problem[
  * Checks one endpoint. Returns its normalised URL (for duplicate detection), or `undefined` when it has none.
  */
 function checkEndpoint(value: unknown, path: string, out: Problem[]): string | undefined {
-  if (!isRecord(value)) {
+  if (!isPlainObject(value)) {
     out.push({ path, message: `must be an object such as { url: "https://mirror.internal:5000" }, got ${describe(value)}` });
     return undefined;
   }
@@ -108,7 +109,7 @@ function checkUpstream(value: unknown, path: string, out: Problem[]): string | u
 
 /** Checks one mirror. Returns its canonical upstream (for duplicate detection), or `undefined`. */
 function checkMirror(value: unknown, path: string, out: Problem[]): string | undefined {
-  if (!isRecord(value)) {
+  if (!isPlainObject(value)) {
     out.push({ path, message: `must be an object such as { upstream: "docker.io", endpoints: [{ url: "https://…" }] }, got ${describe(value)}` });
     return undefined;
   }

@@ -8,6 +8,7 @@ import { RegistryMirrorsError, type LegacyMode, type Mirror, type RuntimeInfo } 
 import { versionAtLeast } from "../../model/version";
 import { OWNED_MARKER, effectiveCapabilities, hostsDirName, needsOverridePath, parseEndpointUrl, upstreamServerUrl } from "../common";
 import { canonicalUpstream } from "../../model/validate";
+import { isPlainObject } from "../../model/plain-object";
 import type { HostEntry, HostsFile } from "./hosts";
 import {
   type TomlText,
@@ -15,7 +16,6 @@ import {
   firstDifference,
   getPath,
   hasPrefix,
-  isPlainObject,
   joinLines,
   parseToml,
   pruneEmpty,
