@@ -14,6 +14,8 @@ const part = (file: string): string => readFileSync(join(AGENT_DIR, file), "utf8
 export const AGENT_LIBRARY = part("lib.sh");
 /** Read: the runtime and its version, the main config, the manifest, this instance's own hosts.toml files. */
 export const READ_MAIN = part("read.sh");
+/** Checks beyond our own files: the probe of every endpoint, the runtime's own view, the proof pull, rollback. */
+export const AGENT_CHECKS = part("checks.sh");
 /** Apply, first part: the lock, the run directory, the stdin bundle and the values read from it. */
 export const APPLY_STAGE = part("apply-begin.sh");
 /** Apply: files that only the stdin bundle knows (the main config, files derived from the read), conflicts, removals. */

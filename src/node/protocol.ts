@@ -7,7 +7,8 @@ import { DETECTION_ORDER, mainConfigPath, RUNTIME_FACTS, type RuntimeAction } fr
 import type { NodePaths, RuntimeKind, RuntimeInfo } from "../model/types";
 import { parseRuntimeVersion } from "../model/version";
 import type { NodePlan, PlannedFile } from "../render/types";
-import { APPLY_COMMIT, APPLY_STAGE, APPLY_STAGE_DYNAMIC, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
+import { AGENT_CHECKS, APPLY_COMMIT, APPLY_STAGE, APPLY_STAGE_DYNAMIC, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
+import { PROBE_BUDGET_SECONDS, PROBE_TIMEOUT_SECONDS, PROOF_TIMEOUT_SECONDS, probeConfigs, type ProbeTarget, type ProofPlan } from "./checks";
 import { runtimeControl, STATE_DIR, type RuntimeControl } from "./runtime";
 import { asRoot, heredocDelimiter, sha256, shq } from "./shell";
 
@@ -167,6 +168,28 @@ export interface ApplyInput extends NodeTarget {
   /** The main config the plan was computed from (sha256 `absent` for no file); required with `plan.mainConfig`. */
   readMain?: ReadMainConfig;
   healthTimeoutSeconds?: number;
+  /** Probes before writing, the runtime's own view and the proof pull after. Default: none. */
+  checks?: ApplyChecks;
+}
+
+/**
+ * What an apply checks beyond its own files. The probes and the proof's files travel on stdin (they hold
+ * credentials); the runtime question and the proof's image are in the command, readable in previews.
+ */
+export interface ApplyChecks {
+  /** Endpoints to probe before anything is written. */
+  probes?: ProbeTarget[];
+  /**
+   * The runtime's own view to compare with: `containerd <hosts dir>`, `docker <mirror url>…` or `cri-o`. Default:
+   * not asked.
+   */
+  effective?: string;
+  /** The proof pull. */
+  proof?: ProofPlan;
+  /** CRI-O: the auth file the proof pull uses. */
+  authFile?: string;
+  /** Seconds per probe. Default {@link PROBE_TIMEOUT_SECONDS}. */
+  probeTimeoutSeconds?: number;
 }
 
 /** The apply command (readable) and its stdin (secret contents). */
@@ -177,7 +200,7 @@ export interface ApplyCommand {
 
 /** Builds the command and stdin that write a plan, restart if needed, verify, and roll back on failure. */
 export function applyCommand(input: ApplyInput): ApplyCommand {
-  return { command: applyScript(input, input.plan.files), stdin: applyStdin(input.plan, input.readMain, input.plan.files) };
+  return { command: applyScript(input, input.plan.files), stdin: applyStdin(input.plan, input.readMain, input.plan.files, input.checks) };
 }
 
 /**
@@ -186,7 +209,7 @@ export function applyCommand(input: ApplyInput): ApplyCommand {
  * files migrated from it) comes from {@link applyStdin}.
  */
 export function applyScript(
-  target: NodeTarget & { runtime: RuntimeKind; paths: NodePaths; healthTimeoutSeconds?: number },
+  target: NodeTarget & { runtime: RuntimeKind; paths: NodePaths; healthTimeoutSeconds?: number; checks?: ApplyChecks },
   files: PlannedFile[],
 ): string {
   const control = { ...runtimeControl(target.runtime), ...target.control };
@@ -217,8 +240,18 @@ export function applyScript(
       HEALTH_TIMEOUT: String(target.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT),
       // containerd and Docker need their action only when the main config changes; CRI-O on any change.
       RESTART_ON: RUNTIME_FACTS[target.runtime].onFiles === "none" ? "main-config" : "any-file",
+      PROBE_TOOL: "",
+      PROBE_TIMEOUT: String(target.checks?.probeTimeoutSeconds ?? PROBE_TIMEOUT_SECONDS),
+      PROBE_BUDGET: String(PROBE_BUDGET_SECONDS),
+      EFFECTIVE: target.checks?.effective ?? "",
+      PROOF_REF: target.checks?.proof?.image.full ?? "",
+      PROOF_KIND: target.runtime,
+      PROOF_TIMEOUT: String(PROOF_TIMEOUT_SECONDS),
+      AUTH_FILE: target.checks?.authFile ?? "",
+      ACTED: "",
     }),
     AGENT_LIBRARY,
+    AGENT_CHECKS,
     APPLY_STAGE,
     ...staging,
     APPLY_STAGE_DYNAMIC,
@@ -239,7 +272,7 @@ export interface ReadMainConfig {
  * apply runs only while the node still has it, or already has the new one), the plan's new main config, the
  * action, and files not in `staticFiles` (e.g. hosts.toml migrated from legacy config.toml entries).
  */
-export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined, staticFiles: PlannedFile[]): string {
+export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined, staticFiles: PlannedFile[], checks?: ApplyChecks): string {
   const main = plan.mainConfig;
   if (main && readMain === undefined) throw new Error("applyStdin: the main config as read is required when the plan changes the main config");
   const inCommand = new Set(staticFiles.filter((f) => !f.secret).map((f) => f.path));
@@ -266,6 +299,14 @@ export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined,
   for (const file of plan.files) {
     if (!inCommand.has(file.path)) lines.push(`RM-STDIN-FILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
   }
+  for (const probe of checks?.probes ?? []) {
+    const configs = probeConfigs(probe);
+    const opt = (content: string | undefined) => (content === undefined ? "-" : payload(content));
+    const creds = probe.auth !== undefined || Object.keys(probe.headers).length > 0 ? 1 : 0;
+    const fields = [probe.label, probe.severity, probe.url, opt(probe.caCert), opt(probe.clientCert), opt(probe.clientKey)];
+    lines.push(`RM-PROBE ${[...fields, probe.skipVerify ? 1 : 0, creds, payload(configs.curl), payload(configs.wget)].join(" ")}`);
+  }
+  for (const attempt of checks?.proof?.attempts ?? []) lines.push(`RM-PROOF ${attempt.label.replace(/\s/g, "_")} ${attempt.name} ${payload(attempt.content)}`);
   for (const [id, content] of payloads) lines.push(`RM-FILE ${id}`, ...chunk(Buffer.from(content, "utf8").toString("base64")), `RM-END ${id}`);
   return `${lines.join("\n")}\n`;
 }
@@ -279,7 +320,21 @@ export interface ApplyReport {
   readBack: Record<string, string>;
   /** What the node said a person should know (a file backed up, taken over, left as someone changed it). */
   warnings: string[];
+  /** Per probed endpoint: the verdict (`ok`, `warn`, `fail`, `skipped`), how long the answer took and what it was. */
+  probes: ProbeResult[];
+  /** What the runtime said it loaded, as the node reported it; `undefined` when it was not asked. */
+  effective?: string;
+  /** The proof pull: the endpoint that served the image and its digest. */
+  proof?: { servedBy: string; digest: string };
   done: boolean;
+}
+
+/** One endpoint's probe, as a node reported it. */
+export interface ProbeResult {
+  readonly endpoint: string;
+  readonly result: "ok" | "warn" | "fail" | "skipped";
+  readonly latencyMs: number;
+  readonly detail: string;
 }
 
 /** Parses the output of {@link applyCommand} or {@link removeCommand}. */
@@ -295,6 +350,15 @@ export function parseApplyOutput(stdout: string): ApplyReport {
     action,
     readBack,
     warnings: tagged("RM-WARNING"),
+    probes: tagged("RM-PROBE-RESULT").map((l) => {
+      const [endpoint, result, ms, ...detail] = l.split(" ");
+      return { endpoint, result: result as ProbeResult["result"], latencyMs: Number(ms) || 0, detail: detail.join(" ") };
+    }),
+    effective: tagged("RM-EFFECTIVE")[0],
+    proof: tagged("RM-PROOF-RESULT")
+      .map((l) => l.split(" "))
+      .filter(([result]) => result === "ok")
+      .map(([, servedBy, digest]) => ({ servedBy, digest }))[0],
     done: lines.some((l) => l.startsWith("RM-DONE")),
   };
 }

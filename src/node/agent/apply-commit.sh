@@ -23,27 +23,23 @@ if [ -f "$RUN/removing" ]; then
 fi
 { say "v 2"; cat "$RUN/manifest" "$RUN/olddirs" "$RUN/newdirs"; } > "$RUN/manifest.final" && mv -f "$RUN/manifest.final" "$STATE/manifest"
 
+ACTED=""
 if [ "$ACTION" != none ] && [ -s "$RUN/trigger" ]; then
   if systemctl "$ACTION" "$UNIT" >"$RUN/systemctl.log" 2>&1 && wait_healthy; then
     rm -f "$STATE/pending"
     say "RM-ACTION $ACTION"
+    ACTED=$ACTION
   else
-    # Put every replaced file back, bring the runtime up on its last good configuration, and say why.
+    # The runtime may be half up: restart it on the previous files, and say why with its log.
     failed_log=$(runtime_log_tail)
-    if [ -f "$RUN/changed" ]; then
-      while read -r p; do
-        id=$(path_id "$p")
-        if [ -f "$RUN/prev/$id" ]; then cp -p "$RUN/prev/$id" "$p.rm-new" && mv -f "$p.rm-new" "$p"; else rm -f "$p"; fi
-      done < "$RUN/changed"
-    fi
-    if [ -f "$RUN/manifest.old" ]; then cp -p "$RUN/manifest.old" "$STATE/manifest"; else rm -f "$STATE/manifest"; fi
-    rm -f "$STATE/pending"
-    systemctl restart "$UNIT" >/dev/null 2>&1
-    if wait_healthy; then back="is running again with the previous configuration"; else back="did not come back with the previous configuration either"; fi
-    fail "$ACTION" "$UNIT did not answer within $HEALTH_TIMEOUT s after $ACTION ($(tr '\n' ' ' < "$RUN/systemctl.log")); the previous files were restored and $UNIT $back. Last log lines of the failed $ACTION:
+    ACTED=restart
+    roll_back "$ACTION" "$UNIT did not answer within $HEALTH_TIMEOUT s after $ACTION ($(tr '\n' ' ' < "$RUN/systemctl.log")). Last log lines of the failed $ACTION:
 $failed_log"
   fi
 fi
+# The runtime's own view, then a pull through the mirrors alone: either failing puts the node back.
+check_effective
+prove_pull
 # Read back what is on disk now, for verification.
 if [ -f "$RUN/verify" ]; then
   while read -r p want; do

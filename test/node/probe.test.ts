@@ -1,0 +1,309 @@
+/**
+ * The agent's checks under dash, bash and busybox sh, against real HTTP(S) servers on 127.0.0.1: the probe of every
+ * endpoint before anything is written (TLS, credentials, Bearer tokens, refused ports, curl or GNU wget), no secret in
+ * any process listing, and the rollback when the runtime's own view (crictl info) or the proof pull (ctr) says no.
+ * crictl and ctr are stand-ins here (what they answer is the test's input); test/integration runs the real ones.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import * as http from "http";
+import * as https from "https";
+import type { AddressInfo } from "net";
+import { tmpdir } from "os";
+import { join } from "path";
+import { renderNodeConfig, type Mirror } from "../../src";
+import { parseImageReference, probeTargets, proofPlan, type ImageReference, type ProbeMode } from "../../src/node/checks";
+import { applyCommand, parseApplyOutput, type ApplyChecks } from "../../src/node/protocol";
+import { makeCa, makeServerCert, type CertFiles } from "../lab/pki";
+import { FakeNode, LIVE_CONFIG, SHELLS, type ShellName } from "./fake-node";
+
+const PASSWORD = "pr0be-S3CRET-value";
+const USER = "robot";
+const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}`;
+
+let pkiDir: string;
+let ca: CertFiles;
+let server: CertFiles;
+const servers: (http.Server | https.Server)[] = [];
+/** Ports of the servers: a registry, one asking for basic auth, one with a token service, a slow one. */
+const port = { plain: 0, tls: 0, basic: 0, bearer: 0, slow: 0, refused: 0 };
+
+function listen(s: http.Server | https.Server): Promise<number> {
+  servers.push(s);
+  return new Promise((resolve) => s.listen(0, "127.0.0.1", () => resolve((s.address() as AddressInfo).port)));
+}
+
+beforeAll(async () => {
+  pkiDir = mkdtempSync(join(tmpdir(), "rm-probe-pki-"));
+  ca = await makeCa(pkiDir, "ca", "probe test CA");
+  server = await makeServerCert(pkiDir, "server", ca, ["localhost"]);
+  const tls = { key: readFileSync(server.key), cert: readFileSync(server.cert) };
+  const registry: http.RequestListener = (_req, res) => {
+    res.writeHead(200, { "Docker-Distribution-API-Version": "registry/2.0" }).end("{}");
+  };
+  port.plain = await listen(http.createServer(registry));
+  port.tls = await listen(https.createServer(tls, registry));
+  port.basic = await listen(
+    https.createServer(tls, (req, res) => {
+      if (req.headers.authorization === basic) res.writeHead(200).end("{}");
+      else res.writeHead(401, { "WWW-Authenticate": 'Basic realm="registry"' }).end();
+    }),
+  );
+  const bearer = https.createServer(tls, (req, res) => {
+    if (req.url?.startsWith("/token")) {
+      if (req.headers.authorization === basic) res.writeHead(200).end('{"token":"t"}');
+      else res.writeHead(401).end();
+    } else res.writeHead(401, { "WWW-Authenticate": `Bearer realm="https://127.0.0.1:${port.bearer}/token",service="registry"` }).end();
+  });
+  port.bearer = await listen(bearer);
+  // Answers after 1.5 s, so the probe's processes can be seen in `ps` meanwhile.
+  port.slow = await listen(https.createServer(tls, (req, res) => setTimeout(() => registry(req, res), 1500)));
+  // A port that was just free: nothing listens on it.
+  const probe = http.createServer();
+  port.refused = await listen(probe);
+  await new Promise((r) => probe.close(r));
+  servers.splice(servers.indexOf(probe), 1);
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  rmSync(pkiDir, { recursive: true, force: true });
+});
+
+function mirror(url: string, extra: Partial<Mirror["endpoints"][0]> = {}, fallback?: boolean): Mirror {
+  return { upstream: "docker.io", endpoints: [{ url, ...extra }], ...(fallback === undefined ? {} : { fallback }) };
+}
+
+/** Plans on the node's read, with the given checks, and runs the apply in the background (the servers must answer). */
+async function apply(node: FakeNode, mirrors: Mirror[], checks: ApplyChecks) {
+  const read = node.read();
+  const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths: node.paths });
+  const cmd = applyCommand({
+    ...node.target,
+    healthTimeoutSeconds: 2,
+    runtime: "containerd",
+    paths: node.paths,
+    plan,
+    readMain: read.mainConfig,
+    checks: { probeTimeoutSeconds: 3, ...checks },
+  });
+  const result = await node.runAsync(cmd.command, cmd.stdin);
+  return { result, report: parseApplyOutput(result.stdout), cmd };
+}
+
+const probes = (mirrors: Mirror[], mode: ProbeMode = "error") => ({ probes: probeTargets(mirrors, "containerd", mode) });
+
+/** Nothing of the apply on the node: no hosts.toml, config.toml as it was, no manifest. */
+function expectUntouched(node: FakeNode): void {
+  expect(existsSync(node.hostsToml("docker.io"))).toBe(false);
+  expect(readFileSync(node.paths.containerdConfig, "utf8")).toBe(LIVE_CONFIG);
+  expect(node.manifest()).toEqual([]);
+}
+
+describe.each(Object.keys(SHELLS) as ShellName[])("probe under %s", (shell) => {
+  let node: FakeNode;
+  beforeEach(() => (node = new FakeNode(shell)));
+  afterEach(() => node.dispose());
+
+  test("endpoints that answer as registries pass, with their latency; the apply goes on", async () => {
+    const mirrors = [
+      mirror(`https://127.0.0.1:${port.tls}`, { caCert: ca.pem }),
+      { upstream: "quay.io", endpoints: [{ url: `http://127.0.0.1:${port.plain}` }] },
+    ];
+    const { result, report } = await apply(node, mirrors, probes(mirrors));
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(report.probes.map((p) => [p.endpoint, p.result])).toEqual([
+      [`https://127.0.0.1:${port.tls}`, "ok"],
+      [`http://127.0.0.1:${port.plain}`, "ok"],
+    ]);
+    expect(report.probes.every((p) => p.latencyMs >= 0 && p.latencyMs < 3000)).toBe(true);
+    expect(existsSync(node.hostsToml("docker.io"))).toBe(true);
+  });
+
+  test("a refused port fails the node's probe before anything is written, naming the endpoint and what to check", async () => {
+    const mirrors = [mirror(`http://127.0.0.1:${port.refused}`)];
+    const { result } = await apply(node, mirrors, probes(mirrors));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(`node node-a: step probe: .*nothing was written.*http://127\\.0\\.0\\.1:${port.refused}: connection refused.*check the mirror runs`, "s"),
+    );
+    expectUntouched(node);
+  });
+
+  test("a mirror whose CA the node does not trust fails with a TLS error that names caCert", async () => {
+    const mirrors = [mirror(`https://127.0.0.1:${port.tls}`)];
+    const { result } = await apply(node, mirrors, probes(mirrors));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/step probe: .*TLS failed: the node does not trust the mirror's certificate.*set caCert/s);
+    expectUntouched(node);
+  });
+
+  test("skipVerify is probed as the runtime will use it: without verifying the certificate", async () => {
+    const mirrors = [mirror(`https://127.0.0.1:${port.tls}`, { skipVerify: true })];
+    const { result, report } = await apply(node, mirrors, probes(mirrors));
+    expect(result.status).toBe(0);
+    expect(report.probes[0].result).toBe("ok");
+  });
+
+  test("credentials: accepted ones pass, wrong ones fail (basic challenge and Bearer token service)", async () => {
+    const good = { caCert: ca.pem, auth: { username: USER, password: PASSWORD } };
+    const bad = { caCert: ca.pem, auth: { username: USER, password: "wrong" } };
+    for (const p of [port.basic, port.bearer]) {
+      const ok = [mirror(`https://127.0.0.1:${p}`, good)];
+      const passed = await apply(node, ok, probes(ok));
+      expect(passed.result.stderr).toBe("");
+      expect(passed.report.probes[0]).toMatchObject({ result: "ok" });
+      node.remove();
+      const wrong = [mirror(`https://127.0.0.1:${p}`, bad)];
+      const failed = await apply(node, wrong, probes(wrong));
+      expect(failed.result.status).toBe(1);
+      expect(failed.result.stderr).toMatch(/step probe: .*check auth\.username and auth\.password/s);
+      expectUntouched(node);
+    }
+  });
+
+  test("without credentials a 401 with a challenge is a registry that hands out anonymous tokens: it passes", async () => {
+    const mirrors = [mirror(`https://127.0.0.1:${port.bearer}`, { caCert: ca.pem })];
+    const { result, report } = await apply(node, mirrors, probes(mirrors));
+    expect(result.status).toBe(0);
+    expect(report.probes[0].detail).toMatch(/401 with a challenge/);
+  });
+
+  test('probe: "warn" lets a dead mirror with fallback through as a warning; without fallback it is an error all the same', async () => {
+    const dead = [mirror(`http://127.0.0.1:${port.refused}`)];
+    const warned = await apply(node, dead, probes(dead, "warn"));
+    expect(warned.result.status).toBe(0);
+    expect(warned.report.probes[0].result).toBe("warn");
+    expect(warned.report.warnings.join("\n")).toMatch(/does not answer from this node .*probe: "warn"/);
+    expect(existsSync(node.hostsToml("docker.io"))).toBe(true);
+    node.remove();
+    const noFallback = [mirror(`http://127.0.0.1:${port.refused}`, {}, false)];
+    const failed = await apply(node, noFallback, probes(noFallback, "warn"));
+    expect(failed.result.status).toBe(1);
+    expect(failed.result.stderr).toMatch(/step probe/);
+    expectUntouched(node);
+  });
+
+  test("no secret in any process listing, in the output or in the state while probes run", async () => {
+    const mirrors = [mirror(`https://127.0.0.1:${port.slow}`, { caCert: ca.pem, auth: { username: USER, password: PASSWORD }, headers: { "X-Token": PASSWORD } })];
+    const running = apply(node, mirrors, probes(mirrors));
+    const listings: string[] = [];
+    let done = false;
+    void running.then(() => (done = true));
+    while (!done) {
+      listings.push(execFileSync("ps", ["-eww", "-o", "args"], { encoding: "utf8" }));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { result, report } = await running;
+    expect(result.status).toBe(0);
+    expect(report.probes[0].result).toBe("ok");
+    // The probe was seen running, so the listings did cover it.
+    expect(listings.some((l) => l.includes(`https://127.0.0.1:${port.slow}/v2/`))).toBe(true);
+    expect(listings.filter((l) => l.includes(PASSWORD))).toEqual([]);
+    expect(result.stdout + result.stderr).not.toContain(PASSWORD);
+    // The state (manifest, backups, the run's directory with the probe's config files) holds no copy: grep finds none.
+    const inState = spawnSync("grep", ["-rl", "--", PASSWORD, node.stateDir], { encoding: "utf8" });
+    expect([inState.status, inState.stdout]).toEqual([1, ""]);
+  });
+
+  test("GNU wget probes when curl is missing", async () => {
+    // A curl that is not one: the agent must fall back to wget.
+    writeFileSync(join(node.root, "bin/curl"), "#!/bin/sh\nexit 127\n");
+    chmodSync(join(node.root, "bin/curl"), 0o755);
+    const mirrors = [mirror(`https://127.0.0.1:${port.tls}`, { caCert: ca.pem })];
+    const { result, report } = await apply(node, mirrors, probes(mirrors));
+    expect(result.stderr).toBe("");
+    expect(report.probes[0]).toMatchObject({ result: "ok", detail: "HTTP 200" });
+    node.remove();
+    const dead = [mirror(`http://127.0.0.1:${port.refused}`)];
+    const failed = await apply(node, dead, probes(dead));
+    expect(failed.result.stderr).toMatch(/step probe: .*wget exit 4/s);
+    expectUntouched(node);
+  });
+});
+
+/** A stand-in for a runtime tool on the node's PATH: prints `out` (or fails), logging its arguments. */
+function tool(node: FakeNode, name: string, script: string): void {
+  writeFileSync(join(node.root, "bin", name), `#!/bin/sh\necho "$*" >> ${join(node.root, `${name}.log`)}\n${script}\n`);
+  chmodSync(join(node.root, "bin", name), 0o755);
+}
+
+describe.each(Object.keys(SHELLS) as ShellName[])("after the commit under %s", (shell) => {
+  let node: FakeNode;
+  beforeEach(() => (node = new FakeNode(shell)));
+  afterEach(() => node.dispose());
+  const mirrors = [mirror("https://mirror.internal:5000")];
+  const image = parseImageReference("busybox:1.36") as ImageReference;
+
+  test("the runtime reporting our hosts directory passes; its answer is in the report", async () => {
+    tool(node, "crictl", `printf '{\\n  "config": {\\n    "registry": {\\n      "configPath": "%s"\\n    }\\n  }\\n}\\n' '${node.paths.hostsDir}'`);
+    const { result, report } = await apply(node, mirrors, { effective: `containerd ${node.paths.hostsDir}` });
+    expect(result.stderr).toBe("");
+    expect(report.effective).toBe(`containerd configPath=${node.paths.hostsDir} from crictl info (the running CRI plugin)`);
+  });
+
+  test("a runtime that reads another hosts directory rolls the node back to its previous files", async () => {
+    tool(node, "crictl", `printf '{ "config": { "registry": { "configPath": "/etc/other/certs.d" } } }\\n'`);
+    const { result } = await apply(node, mirrors, { effective: `containerd ${node.paths.hostsDir}` });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/step effective: containerd does not read the hosts directory .*reports config_path "\/etc\/other\/certs\.d".*Rolled back: the previous files were restored and containerd is running again/s);
+    expectUntouched(node);
+    expect(existsSync(join(node.paths.hostsDir, "docker.io"))).toBe(false);
+    // The main config changed (config_path set), so the runtime was restarted with it and again without it.
+    expect(readFileSync(node.systemctlLog, "utf8").trim().split("\n")).toEqual(["restart containerd", "restart containerd"]);
+  });
+
+  test("a proof pull served by a mirror reports the endpoint and the digest, and removes what it pulled", async () => {
+    const digest = `sha256:${"a".repeat(64)}`;
+    tool(node, "ctr", `case "$*" in *"images ls"*) echo "REF TYPE DIGEST"; echo "${image.full} application/vnd.oci.image.index.v1+json ${digest}" ;; esac`);
+    const proof = proofPlan(mirrors, "containerd", image, node.paths);
+    const { result, report } = await apply(node, mirrors, { proof });
+    expect(result.stderr).toBe("");
+    expect(report.proof).toEqual({ servedBy: "https://mirror.internal:5000", digest });
+    const calls = readFileSync(join(node.root, "ctr.log"), "utf8");
+    expect(calls).toMatch(/-n registry-mirrors-proof images pull --hosts-dir \S+ docker\.io\/library\/busybox:1\.36/);
+    expect(calls).toMatch(/-n registry-mirrors-proof images rm/);
+  });
+
+  test("a proof pull that no mirror serves rolls the node back and says what the pull said", async () => {
+    tool(node, "ctr", `case "$*" in *pull*) echo "ctr: failed to resolve reference: not found" >&2; exit 1 ;; esac`);
+    const proof = proofPlan(mirrors, "containerd", image, node.paths);
+    const { result, report } = await apply(node, mirrors, { proof });
+    expect(result.status).toBe(1);
+    expect(report.proof).toBeUndefined();
+    expect(result.stderr).toMatch(/step proof: no mirror endpoint served docker\.io\/library\/busybox:1\.36.*through https:\/\/mirror\.internal:5000: ctr: failed to resolve reference: not found.*Rolled back/s);
+    expectUntouched(node);
+  });
+});
+
+describe("the proof's files", () => {
+  const paths = new FakeNode().paths;
+  test("containerd: one hosts.toml per endpoint whose only host and server is that endpoint, never the upstream", () => {
+    const mirrors: Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "https://a.internal" }, { url: "http://b.internal:5000", capabilities: ["pull"] }] }];
+    const plan = proofPlan(mirrors, "containerd", parseImageReference("nginx") as ImageReference, paths);
+    expect(plan.image.full).toBe("docker.io/library/nginx:latest");
+    expect(plan.attempts.map((a) => [a.label, a.name])).toEqual([
+      ["https://a.internal", "docker.io"],
+      ["http://b.internal:5000", "docker.io"],
+    ]);
+    expect(plan.attempts[1].content).toMatch(/^server = "http:\/\/b\.internal:5000"$/m);
+    expect(plan.attempts[1].content).not.toMatch(/a\.internal|registry-1\.docker\.io/);
+    expect(plan.attempts[1].content).toMatch(/capabilities = \[ "pull", "resolve" \]/);
+  });
+  test("CRI-O: an entry for exactly the image's repository, located at the endpoint", () => {
+    const mirrors: Mirror[] = [{ upstream: "quay.io", endpoints: [{ url: "https://harbor.internal/v2/quay-proxy" }] }];
+    const plan = proofPlan(mirrors, "cri-o", parseImageReference("quay.io/prometheus/node-exporter@sha256:" + "b".repeat(64)) as ImageReference, paths);
+    expect(plan.attempts[0].content).toContain('prefix = "quay.io/prometheus/node-exporter"');
+    expect(plan.attempts[0].content).toContain('location = "harbor.internal/quay-proxy/prometheus/node-exporter"');
+  });
+  test("image references", () => {
+    expect(parseImageReference("registry-1.docker.io/library/busybox:1.36")).toMatchObject({ full: "docker.io/library/busybox:1.36" });
+    expect(parseImageReference("localhost:5000/a/b")).toMatchObject({ registry: "localhost:5000", full: "localhost:5000/a/b:latest" });
+    expect(parseImageReference("team/app:v1")).toMatchObject({ full: "docker.io/team/app:v1" });
+    expect(parseImageReference("Bad Ref")).toMatch(/is not an image reference/);
+    expect(() => proofPlan([{ upstream: "quay.io", endpoints: [{ url: "https://q" }] }], "containerd", parseImageReference("nginx") as ImageReference, paths)).toThrow(
+      /no mirror is configured for docker\.io/,
+    );
+  });
+});
