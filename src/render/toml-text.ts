@@ -2,7 +2,7 @@
  * Surgical edits of TOML text. The file is split into segments (table headers, key/value pairs, comments and
  * blank lines) so a single key can be replaced, added or removed while every other byte, comment and the order
  * of the file survive. Every key and value is parsed by smol-toml; this module only finds where they are.
- * Callers prove each edit by parsing the result (see `provenEdit`).
+ * Callers prove each edit by parsing the result and comparing it with what they meant ({@link firstDifference}).
  */
 import { parse, stringify, type TomlTable } from "smol-toml";
 import { isPlainObject } from "../model/plain-object";
@@ -224,4 +224,88 @@ export function firstDifference(a: unknown, b: unknown, path: string[] = []): st
 /** Parses TOML, returning the table. */
 export function parseToml(text: string): TomlTable {
   return parse(text);
+}
+
+/**
+ * Sets `key` of the table at `table`, trying the least invasive edit first: the existing line's value, a new line
+ * under the table's header, a dotted key beside the table's other dotted keys, or a new table at the end.
+ */
+export function setTableKey(text: string, table: readonly string[], key: string, value: unknown): string {
+  const doc = segmentToml(text);
+  const target = [...table, key];
+  const existing = doc.segments.find((s) => s.kind === "keyval" && pathEquals(s.path, target));
+  if (existing) {
+    if (existing.end - existing.start !== 1) {
+      return spliceLines(doc, existing.start, existing.end, [tomlKeyValue(existing.keyText!, value)]);
+    }
+    return spliceLines(doc, existing.start, existing.end, [replaceValueLine(doc.lines[existing.start], value)]);
+  }
+  const headerIndex = doc.segments.findIndex((s) => s.kind === "table" && pathEquals(s.path, table));
+  if (headerIndex >= 0) {
+    const header = doc.segments[headerIndex];
+    return spliceLines(doc, header.end, header.end, [`${sectionIndent(doc, headerIndex)}${tomlKeyValue(tomlKeyPart(key), value)}`]);
+  }
+  // The table may exist only through dotted keys in a parent section (`registry.mirrors = …`); a new header for
+  // it would then be a TOML error, so add a dotted key to that parent.
+  const dotted = doc.segments.find((s) => s.kind === "keyval" && hasPrefix(s.path, table));
+  if (dotted) {
+    const parentIndex = lastHeaderBefore(doc, dotted.start);
+    const parentPath = parentIndex >= 0 ? doc.segments[parentIndex].path : [];
+    const relative = target.slice(parentPath.length).map(tomlKeyPart).join(".");
+    const indent = /^\s*/.exec(doc.lines[dotted.start])![0];
+    return spliceLines(doc, dotted.end, dotted.end, [`${indent}${tomlKeyValue(relative, value)}`]);
+  }
+  return appendTable(text, table, { [key]: value });
+}
+
+/** Appends a new table (rendered by smol-toml) at the end of the text. */
+export function appendTable(text: string, path: readonly string[], values: Record<string, unknown>): string {
+  const nested: Record<string, unknown> = {};
+  setPath(nested, path, values);
+  const body = stringify(nested).replace(/^\n+/, "");
+  const indented = body
+    .split("\n")
+    .map((line) => (line === "" || line.startsWith("[") ? line : `  ${line}`))
+    .join("\n");
+  const base = text.endsWith("\n") || text === "" ? text : `${text}\n`;
+  return `${base}\n${indented.trimEnd()}\n`;
+}
+
+/** Removes every key/value and table at or below the given paths. */
+export function removeKeys(text: string, paths: readonly (readonly string[])[]): string {
+  const doc = segmentToml(text);
+  const drop = new Set<number>();
+  doc.segments.forEach((s, index) => {
+    if (s.kind === "trivia") return;
+    if (!paths.some((p) => hasPrefix(s.path, p))) return;
+    const end = s.kind === "keyval" ? s.end : sectionEnd(doc, index);
+    for (let line = s.start; line < end; line++) drop.add(line);
+  });
+  return joinLines(
+    doc,
+    doc.lines.filter((_, i) => !drop.has(i)),
+  );
+}
+
+function pathEquals(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && hasPrefix(a, b);
+}
+
+function lastHeaderBefore(doc: TomlText, line: number): number {
+  let found = -1;
+  doc.segments.forEach((s, i) => {
+    if ((s.kind === "table" || s.kind === "arrayTable") && s.start < line) found = i;
+  });
+  return found;
+}
+
+/** Indentation used by the key/values of a section (two spaces when it has none). */
+function sectionIndent(doc: TomlText, headerIndex: number): string {
+  const next = doc.segments.slice(headerIndex + 1).find((s) => s.kind !== "trivia");
+  if (next && next.kind === "keyval") return /^\s*/.exec(doc.lines[next.start])![0];
+  return "  ";
+}
+
+function spliceLines(doc: TomlText, start: number, end: number, replacement: string[]): string {
+  return joinLines(doc, [...doc.lines.slice(0, start), ...replacement, ...doc.lines.slice(end)]);
 }

@@ -4,7 +4,7 @@
  */
 import { parse } from "smol-toml";
 import { RegistryMirrorsError, renderNodeConfig, type Mirror, type RenderInput } from "../../src";
-import { LIVE_LEGACY, LIVE_V1, LIVE_V2, LIVE_V3 } from "./scenarios";
+import { CA, CLIENT_CERT, CLIENT_KEY, LIVE_LEGACY, LIVE_V1, LIVE_V2, LIVE_V3 } from "./scenarios";
 
 const MIRRORS: Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.5:5000" }] }];
 const V16 = { kind: "containerd" as const, version: "1.6.20" };
@@ -219,6 +219,44 @@ describe("refuses what containerd cannot load", () => {
     );
     expect(problems.map((p) => p.path)).toEqual(["mirrors[0].fallback", "mirrors[0].endpoints[0].headers", "mirrors[0].endpoints[0]"]);
     expect(problems[2].message).toContain("removed configs.*.tls");
+  });
+
+  it("legacy write: configs.<host>.tls names the certificate files the plan writes beside hosts.toml, per endpoint host", () => {
+    const plan = renderNodeConfig({
+      runtime: V16,
+      liveConfig: LIVE_V2,
+      legacy: "write",
+      mirrors: [
+        { upstream: "docker.io", endpoints: [{ url: "https://m.internal:5000", caCert: CA, clientCert: CLIENT_CERT, clientKey: CLIENT_KEY }] },
+        {
+          upstream: "quay.io",
+          endpoints: [
+            { url: "https://q.internal", skipVerify: true },
+            { url: "https://q2.internal", caCert: CA },
+          ],
+        },
+      ],
+    });
+    const dir = "/etc/containerd/certs.d";
+    expect(plan.files.map((f) => [f.path, f.mode, f.secret ?? false])).toEqual([
+      [`${dir}/docker.io/m.internal_5000.ca.crt`, 0o644, false],
+      [`${dir}/docker.io/m.internal_5000.client.cert`, 0o644, false],
+      [`${dir}/docker.io/m.internal_5000.client.key`, 0o600, true],
+      [`${dir}/quay.io/q2.internal.ca.crt`, 0o644, false],
+    ]);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a deep walk into a parsed document
+    const configs = (parse(plan.mainConfig!.content) as any).plugins["io.containerd.grpc.v1.cri"].registry.configs;
+    expect(configs).toEqual({
+      "m.internal:5000": {
+        tls: {
+          ca_file: `${dir}/docker.io/m.internal_5000.ca.crt`,
+          cert_file: `${dir}/docker.io/m.internal_5000.client.cert`,
+          key_file: `${dir}/docker.io/m.internal_5000.client.key`,
+        },
+      },
+      "q.internal": { tls: { insecure_skip_verify: true } },
+      "q2.internal": { tls: { ca_file: `${dir}/quay.io/q2.internal.ca.crt` } },
+    });
   });
 
   it("legacy write next to a config_path", () => {

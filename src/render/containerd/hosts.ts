@@ -39,14 +39,34 @@ export interface HostsFile {
   origin: string;
 }
 
+/** The certificate files of one endpoint, as written beside its hosts.toml. */
+export interface EndpointTlsFiles {
+  ca?: PlannedFile;
+  clientCert?: PlannedFile;
+  clientKey?: PlannedFile;
+}
+
+/** A mirror as hosts.toml: see {@link mirrorToHostsFile}. */
+export interface MirrorHostsFile {
+  file: HostsFile;
+  /** Every certificate file the hosts.toml references. */
+  certs: PlannedFile[];
+  /**
+   * The same files per endpoint host (`host[:port]`, the key of config.toml's deprecated `configs` table), for
+   * endpoints that have any.
+   */
+  tlsFiles: Map<string, EndpointTlsFiles>;
+}
+
 /**
  * Turns one validated mirror into its hosts.toml model plus the certificate files it references
  * (written beside hosts.toml, referenced by absolute path).
  */
-export function mirrorToHostsFile(mirror: Mirror, hostsDir: string): { file: HostsFile; certs: PlannedFile[] } {
+export function mirrorToHostsFile(mirror: Mirror, hostsDir: string): MirrorHostsFile {
   const dirName = hostsDirName(mirror.upstream);
   const dir = joinPath(hostsDir, dirName);
   const certs: PlannedFile[] = [];
+  const tlsFiles = new Map<string, EndpointTlsFiles>();
   const usedSlugs = new Map<string, number>();
 
   const hosts = mirror.endpoints.map((endpoint): HostEntry => {
@@ -58,17 +78,20 @@ export function mirrorToHostsFile(mirror: Mirror, hostsDir: string): { file: Hos
     if (seen > 0) slug = `${slug}-${seen + 1}`;
 
     const entry: HostEntry = { url: parsed.url, capabilities: effectiveCapabilities(mirror, endpoint) };
+    const tls: EndpointTlsFiles = {};
     if (endpoint.caCert) {
-      const path = joinPath(dir, `${slug}.ca.crt`);
-      certs.push({ path, content: pemFile(endpoint.caCert), mode: 0o644 });
-      entry.ca = [path];
+      tls.ca = { path: joinPath(dir, `${slug}.ca.crt`), content: pemFile(endpoint.caCert), mode: 0o644 };
+      entry.ca = [tls.ca.path];
     }
     if (endpoint.clientCert && endpoint.clientKey) {
-      const cert = joinPath(dir, `${slug}.client.cert`);
-      const key = joinPath(dir, `${slug}.client.key`);
-      certs.push({ path: cert, content: pemFile(endpoint.clientCert), mode: 0o644 });
-      certs.push({ path: key, content: pemFile(endpoint.clientKey), mode: 0o600, secret: true });
-      entry.client = [[cert, key]];
+      tls.clientCert = { path: joinPath(dir, `${slug}.client.cert`), content: pemFile(endpoint.clientCert), mode: 0o644 };
+      tls.clientKey = { path: joinPath(dir, `${slug}.client.key`), content: pemFile(endpoint.clientKey), mode: 0o600, secret: true };
+      entry.client = [[tls.clientCert.path, tls.clientKey.path]];
+    }
+    const files = [tls.ca, tls.clientCert, tls.clientKey].filter((f) => f !== undefined);
+    if (files.length > 0) {
+      certs.push(...files);
+      tlsFiles.set(parsed.hostPort, tls);
     }
     if (endpoint.skipVerify !== undefined) entry.skipVerify = endpoint.skipVerify;
     if (needsOverridePath(parsed)) entry.overridePath = true;
@@ -87,7 +110,7 @@ export function mirrorToHostsFile(mirror: Mirror, hostsDir: string): { file: Hos
       ? undefined
       : { url: upstreamServerUrl(mirror.upstream), capabilities: [] }
     : hosts[0];
-  return { file: { dirName, server, hosts, origin: `the mirror of ${mirror.upstream}` }, certs };
+  return { file: { dirName, server, hosts, origin: `the mirror of ${mirror.upstream}` }, certs, tlsFiles };
 }
 
 /** The TOML keys of one host entry, in containerd's documented order. */
@@ -121,7 +144,7 @@ export function renderHostsToml(file: HostsFile): string {
   return `${header}\n${stringify(doc).trimEnd()}\n`;
 }
 
-/** True for a hosts.toml this tool wrote from a legacy config.toml entry (see `legacyToHostsFile`). */
+/** True for a hosts.toml this tool wrote from a legacy config.toml entry (see legacy.ts, `legacyToHostsFile`). */
 export function isMigratedHostsToml(content: string): boolean {
   return content.startsWith(`# ${OWNED_MARKER} from config.toml registry.mirrors.`) && content.split("\n", 1)[0].includes("(migrated)");
 }

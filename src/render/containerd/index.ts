@@ -1,10 +1,10 @@
 import type { LegacyMode, Mirror, NodePaths, RuntimeInfo } from "../../model/types";
 import { runtimeAction } from "../../model/runtimes";
 import { versionAtLeast } from "../../model/version";
-import { parseEndpointUrl, sortFiles } from "../common";
+import { sortFiles } from "../common";
 import type { NodePlan, PlannedFile } from "../types";
 import { planContainerdConfig, type HostsDirChoice } from "./config";
-import { hostsTomlPath, isMigratedHostsToml, mirrorToHostsFile, renderHostsToml, type HostsFile } from "./hosts";
+import { hostsTomlPath, isMigratedHostsToml, mirrorToHostsFile, renderHostsToml, type EndpointTlsFiles, type HostsFile } from "./hosts";
 
 /** Input of {@link renderContainerd}. */
 export interface ContainerdRenderInput {
@@ -75,18 +75,15 @@ function carriedMigrations(input: ContainerdRenderInput, hostsDir: string, plann
     .map(([path, content]) => ({ path, content, mode: 0o644 }));
 }
 
-/** `legacy: "write"`: mirrors in config.toml's deprecated tables; certificate files still live on disk. */
+/** `legacy: "write"`: mirrors in config.toml's deprecated tables (legacy.ts); certificate files still live on disk. */
 function renderLegacyWrite(input: ContainerdRenderInput, warnings: string[]): NodePlan {
   const files: PlannedFile[] = [];
-  const tlsFiles = new Map<string, { ca?: string; cert?: string; key?: string }>();
-  // The same certificate files as hosts.toml mode; config.toml's configs.*.tls then points at them.
+  const tlsFiles = new Map<string, EndpointTlsFiles>();
+  // The same certificate files as hosts.toml mode; config.toml's configs."<host>".tls then points at them.
   for (const mirror of input.mirrors) {
-    const { file, certs } = mirrorToHostsFile(mirror, input.paths.hostsDir);
+    const { certs, tlsFiles: mirrorTlsFiles } = mirrorToHostsFile(mirror, input.paths.hostsDir);
     files.push(...certs);
-    mirror.endpoints.forEach((endpoint, j) => {
-      const host = file.hosts[j];
-      tlsFiles.set(parseEndpointUrl(endpoint.url).hostPort, { ca: host.ca?.[0], cert: host.client?.[0][0], key: host.client?.[0][1] });
-    });
+    for (const [hostPort, tls] of mirrorTlsFiles) tlsFiles.set(hostPort, tls);
   }
   const config = planContainerdConfig({
     live: input.liveConfig,
