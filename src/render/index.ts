@@ -16,6 +16,18 @@ export { OWNED_MARKER } from "./common";
  */
 export function renderNodeConfig(input: RenderInput): NodePlan {
   validateMirrors(input.mirrors);
+  return renderValidated(input);
+}
+
+/**
+ * {@link renderNodeConfig} for mirrors that already passed `validateMirrors`: the same plan and errors, without
+ * validating the mirrors again (validation parses every certificate; the component validates once and renders up
+ * to twice per node). Paths, runtime and live config are still checked. Given unvalidated mirrors, it may render
+ * nonsense or throw something other than a {@link RegistryMirrorsError}.
+ *
+ * @internal
+ */
+export function renderValidated(input: RenderInput): NodePlan {
   const paths = resolvePaths(input.paths);
   switch (input.runtime?.kind) {
     case "containerd":
