@@ -35,8 +35,9 @@ export function parseEndpointUrl(raw: string): ParsedEndpoint {
 }
 
 /**
- * containerd appends `/v2` to a host path unless `override_path` is set; a path other than `/v2` means the
- * mirror serves the upstream under that path, so the path is the API root.
+ * True when the endpoint's path is not the registry API root (`""` or `/v2`): the mirror serves the upstream under
+ * that path. containerd then needs `override_path` (it appends `/v2` to a host path otherwise); containers/image
+ * can only express it as a path below `/v2/`.
  */
 export function needsOverridePath(endpoint: ParsedEndpoint): boolean {
   return endpoint.path !== "" && endpoint.path !== "/v2";
@@ -81,14 +82,19 @@ export function joinPath(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, "")}/${name}`;
 }
 
+/** The order of every sorted key and path in a plan: by UTF-16 code unit, independent of locale. */
+export function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Sorts a record's keys so rendered output does not depend on input key order. */
 export function sortedEntries<T>(record: Record<string, T> | undefined): [string, T][] {
-  return Object.entries(record ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.entries(record ?? {}).sort(([a], [b]) => compareCodeUnits(a, b));
 }
 
 /** Files sorted by path, so plans are byte-stable. */
 export function sortFiles(files: PlannedFile[]): PlannedFile[] {
-  return [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return [...files].sort((a, b) => compareCodeUnits(a.path, b.path));
 }
 
 /** A PEM file's content: the PEM with exactly one final newline. */

@@ -6,15 +6,17 @@
 import { runtimeAction } from "../model/runtimes";
 import { stringify } from "smol-toml";
 import { RegistryMirrorsError, type Mirror, type NodePaths, type Problem } from "../model/types";
+import { canonicalUpstream } from "../model/validate";
 import { certsDirFiles } from "./certs-dir";
 import {
   OWNED_MARKER,
   basicCredentials,
   effectiveCapabilities,
-  isDockerHub,
   joinPath,
+  needsOverridePath,
   parseEndpointUrl,
   sortFiles,
+  sortedEntries,
   type ParsedEndpoint,
 } from "./common";
 import type { NodePlan, PlannedFile } from "./types";
@@ -25,7 +27,7 @@ import type { NodePlan, PlannedFile } from "./types";
  * several instances on one node each own their upstreams' files, and two that configure one upstream meet at one path.
  */
 export function crioDropIn(upstream: string): string {
-  return `99-registry-mirrors-${isDockerHub(upstream) ? "docker.io" : upstream}.conf`;
+  return `99-registry-mirrors-${canonicalUpstream(upstream)}.conf`;
 }
 
 /** Renders the CRI-O/containers plan. Throws for what containers-registries.conf cannot express. */
@@ -65,7 +67,7 @@ function registryTable(mirror: Mirror, i: number, problems: Problem[]): Record<s
     problems.push({ path: `${at}.upstream`, message: 'containers-registries.conf has no catch-all registry; list each upstream instead of "*"' });
   }
   // Docker Hub references are normalised to docker.io, whatever name the spec used.
-  const prefix = isDockerHub(mirror.upstream) ? "docker.io" : mirror.upstream;
+  const prefix = canonicalUpstream(mirror.upstream);
   const endpoints = mirror.endpoints.map((endpoint, j) => {
     const parsed = parseEndpointUrl(endpoint.url);
     const epAt = `${at}.endpoints[${j}]`;
@@ -109,7 +111,7 @@ function registryTable(mirror: Mirror, i: number, problems: Problem[]): Record<s
  * `host/<namespace>`; a path that does not start with `/v2` cannot be expressed.
  */
 function mirrorLocation(endpoint: ParsedEndpoint, at: string, problems: Problem[]): string {
-  if (endpoint.path === "" || endpoint.path === "/v2") return endpoint.hostPort;
+  if (!needsOverridePath(endpoint)) return endpoint.hostPort;
   if (endpoint.path.startsWith("/v2/")) return `${endpoint.hostPort}${endpoint.path.slice(3)}`;
   problems.push({
     path: at,
@@ -128,5 +130,5 @@ function authEntries(mirrors: Mirror[]): Record<string, { auth: string }> {
       auths[hostPort] = { auth: basicCredentials(endpoint.auth.username, endpoint.auth.password) };
     }
   }
-  return Object.fromEntries(Object.entries(auths).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return Object.fromEntries(sortedEntries(auths));
 }

@@ -37,6 +37,29 @@ describe("CRI-O / containers-registries.conf", () => {
     });
   });
 
+  it("shares containerd's rules: the API root is no path (\"\" and /v2 alike), credentials sorted by host whatever the mirrors' order", () => {
+    const doc = dropIn([{ upstream: "quay.io", endpoints: [{ url: "https://a.internal/v2" }, { url: "https://b.internal/" }] }]);
+    expect(doc.registry[0].mirror).toEqual([{ location: "a.internal" }, { location: "b.internal" }]);
+    const auth = { username: "u", password: "p" };
+    const plan = renderNodeConfig({
+      mirrors: [
+        { upstream: "quay.io", endpoints: [{ url: "https://z.internal", auth }] },
+        {
+          upstream: "gcr.io",
+          endpoints: [
+            { url: "https://a.internal:5000", auth },
+            { url: "https://a.internal", auth },
+          ],
+        },
+      ],
+      runtime: CRIO,
+    });
+    const authFile = JSON.parse(plan.files.find((f) => f.path === "/etc/containers/registry-mirrors-auth.json")!.content) as {
+      auths: Record<string, unknown>;
+    };
+    expect(Object.keys(authFile.auths)).toEqual(["a.internal", "a.internal:5000", "z.internal"]);
+  });
+
   it("fallback: false makes the last mirror the location, so the upstream is never contacted and order is kept", () => {
     const doc = dropIn([{ upstream: "quay.io", fallback: false, endpoints: [{ url: "https://a.internal" }, { url: "https://b.internal/v2/quay" }] }]);
     expect(doc.registry[0]).toEqual({ prefix: "quay.io", location: "b.internal/quay", mirror: [{ location: "a.internal" }] });

@@ -8,7 +8,7 @@
 import { isPlainObject } from "../plain-object";
 import { RegistryMirrorsError, type Mirror, type Problem } from "../types";
 import { describe, MIRROR_FIELDS, ENDPOINT_FIELDS, checkUnknownFields, optionalField, optionalBoolean } from "./common";
-import { UPSTREAM_EXAMPLE, upstreamProblem, canonicalUpstream } from "./upstream";
+import { DOCKER_HUB, DOCKER_HUB_ALIASES, UPSTREAM_EXAMPLE, upstreamProblem, canonicalUpstream } from "./upstream";
 import { endpointUrlProblems, normalizeEndpointUrl } from "./url";
 import { checkTls } from "./tls";
 import { checkCapabilities, checkAuth, checkHeaders } from "./credentials";
@@ -151,7 +151,8 @@ export function findProblems(mirrors: unknown, path = "mirrors"): Problem[] {
     if (key === undefined) return;
     const earlier = seen.get(key);
     if (earlier !== undefined) {
-      const same = key === "docker.io" ? " (docker.io, index.docker.io and registry-1.docker.io are all Docker Hub)" : "";
+      const aliases = [...DOCKER_HUB_ALIASES];
+      const same = key === DOCKER_HUB ? ` (${aliases.slice(0, -1).join(", ")} and ${aliases[aliases.length - 1]} are all Docker Hub)` : "";
       out.push({
         path: `${path}[${i}].upstream`,
         message: `mirrors the same registry as ${path}[${earlier}]${same}; merge their endpoints into one entry`,

@@ -2,8 +2,11 @@
 import { charName, firstControl } from "./common";
 // Host names
 
+/** Docker Hub's name in image references, to which {@link canonicalUpstream} maps its other names. */
+export const DOCKER_HUB = "docker.io";
+
 /** The registry hosts that all mean Docker Hub. */
-export const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+export const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set([DOCKER_HUB, "index.docker.io", "registry-1.docker.io"]);
 
 /** Why an all-numeric dotted host is not an IPv4 address, or `undefined` when it is one. */
 export function ipv4Problem(host: string): string | undefined {
@@ -131,5 +134,5 @@ export function isValidUpstream(value: unknown): value is string {
  */
 export function canonicalUpstream(upstream: string): string {
   const lower = upstream.toLowerCase();
-  return DOCKER_HUB_ALIASES.has(lower) ? "docker.io" : lower;
+  return DOCKER_HUB_ALIASES.has(lower) ? DOCKER_HUB : lower;
 }
