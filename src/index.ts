@@ -9,6 +9,8 @@ export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./render
 export { RegistryMirrors } from "./component/registry-mirrors";
 export { RegistryMirrorsArgumentsError } from "./component/errors";
 export { VerifyMode } from "./component/args";
+export { ProbeMode } from "./node/checks";
+export type { ProbeResult } from "./node/protocol";
 export type {
   Inputs,
   MirrorArgs,
@@ -16,6 +18,8 @@ export type {
   MirrorNodeArgs,
   NodeReport,
   NodeRuntime,
+  NodeVerifyArgs,
+  VerifyArgs,
   RegistryMirrorsArgs,
   RolloutArgs,
 } from "./component/args";

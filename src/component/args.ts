@@ -2,6 +2,8 @@ import type * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import type { LegacyMode, Mirror, MirrorEndpoint, NodePaths, RuntimeInfo, RuntimeKind } from "../model/types";
 import type { RuntimeAction } from "../model/runtimes";
+import type { ProbeMode } from "../node/checks";
+import type { ProbeResult } from "../node/protocol";
 
 /** When nodes are read and verified: see {@link RegistryMirrorsArgs.verify}. */
 export const VerifyMode = { OnChange: "onChange", Always: "always" } as const;
@@ -62,6 +64,33 @@ export interface MirrorNodeArgs {
    * @default the component's `legacy`
    */
   readonly legacy?: LegacyMode;
+  /** This node's probe mode. @default the component's `probe` */
+  readonly probe?: ProbeMode;
+  /** This node's checks after the apply (its own proof image, or none). @default the component's `verify` */
+  readonly verify?: NodeVerifyArgs;
+}
+
+/** Checks after an apply that can differ per node. */
+export interface NodeVerifyArgs {
+  /**
+   * Ask the running runtime what it loaded (containerd: `crictl info`'s `configPath`; Docker: `docker info`'s
+   * registry mirrors) and roll the node back when it does not use what was written.
+   * @default true
+   */
+  readonly effectiveConfig?: boolean;
+  /**
+   * Pull this image (by tag or digest, e.g. `docker.io/library/busybox:1.36`) through the mirrors alone after the
+   * apply, report its digest and the endpoint that served it, remove it again, and roll the node back when no mirror
+   * serves it. Its registry must be one of the mirrored upstreams (or `*`). `""` turns off a component-wide image.
+   * @default none
+   */
+  readonly pull?: string;
+}
+
+/** Checks after an apply: {@link NodeVerifyArgs} and when nodes are read again. */
+export interface VerifyArgs extends NodeVerifyArgs {
+  /** When nodes are read and their files compared: see {@link RegistryMirrorsArgs.verify}. @default "onChange" */
+  readonly when?: VerifyMode;
 }
 
 /** Staged rollout settings. */
@@ -84,9 +113,18 @@ export interface RegistryMirrorsArgs {
   /**
    * `onChange`: read and verify a node only when its desired configuration changes (no SSH session otherwise).
    * `always`: re-read every node on every `pulumi up` and fail when its files drifted.
-   * @default "onChange"
+   * Or {@link VerifyArgs}: that (`when`) and the checks after each apply (the runtime's own view, a proof pull).
+   * @default "onChange", with the runtime's view checked and no proof pull
    */
-  readonly verify?: VerifyMode;
+  readonly verify?: VerifyMode | VerifyArgs;
+  /**
+   * Before anything is written on a node, every mirror endpoint it will use is asked for `GET /v2/` from the node,
+   * with the TLS settings and credentials the runtime will use (curl or GNU wget on the node, 10 s per endpoint).
+   * `error`: an endpoint that does not answer as a registry fails the node, nothing written. `warn`: a failure is a
+   * warning for mirrors with fallback (their pulls fall back), an error without. `off`: no probe.
+   * @default "error"
+   */
+  readonly probe?: ProbeMode;
   /**
    * Default for every node's `legacy`.
    * @default "refuse"
@@ -127,4 +165,10 @@ export interface NodeReport {
   readonly hostKey: "pinned" | "not checked";
   /** Things to know about this node. */
   readonly warnings: string[];
+  /** Per mirror endpoint, its probe from the node before the last apply (none with `probe: "off"`). */
+  readonly probes: ProbeResult[];
+  /** What the running runtime reported after the last apply, or `not asked`. */
+  readonly effective: string;
+  /** The proof pull of the last apply: the image, its digest and the endpoint that served it. */
+  readonly proof?: { readonly image: string; readonly digest: string; readonly servedBy: string };
 }

@@ -16,7 +16,9 @@ import {
 } from "../node/protocol";
 import { validateMirrors } from "../model/validate";
 import { LegacyMode, RegistryMirrorsError, RuntimeKind, type Mirror, type NodePaths, type Problem } from "../model/types";
-import { VerifyMode, type MirrorNodeArgs, type NodeReport, type RegistryMirrorsArgs } from "./args";
+import { VerifyMode, type MirrorNodeArgs, type NodeReport, type NodeVerifyArgs, type RegistryMirrorsArgs, type VerifyArgs } from "./args";
+import { effectiveCheck, mirrorForImage, parseImageReference, probeTargets, proofPlan, ProbeMode, type ImageReference } from "../node/checks";
+import type { ApplyChecks } from "../node/protocol";
 import { verifyReadBack } from "./verify";
 import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
 import { INSTANCE_NAME_PATTERN, instanceName, instanceOwner } from "./instance";
@@ -26,6 +28,12 @@ import { asArgumentsError, failure, RegistryMirrorsArgumentsError } from "./erro
 const RUNTIMES: readonly string[] = [...Object.values(RuntimeKind), "auto"];
 const LEGACY_MODES: readonly string[] = Object.values(LegacyMode);
 const VERIFY_MODES: readonly string[] = Object.values(VerifyMode);
+const PROBE_MODES: readonly string[] = Object.values(ProbeMode);
+
+/** `verify` as given: a mode, or the object form. */
+function verifyArgs(verify: RegistryMirrorsArgs["verify"]): VerifyArgs {
+  return typeof verify === "string" ? { when: verify } : (verify ?? {});
+}
 
 /**
  * Configures registry mirrors on every node over SSH, verifies them, and removes them cleanly.
@@ -61,8 +69,10 @@ export class RegistryMirrors extends pulumi.ComponentResource {
       return m;
     });
     const maxParallel = args.rollout?.maxParallelRestarts ?? 1;
+    const verify = verifyArgs(args.verify);
+    const verifyAlways = verify.when === "always";
     // `always` re-reads on every run: a value that changes each time makes the read run again.
-    const runStamp = args.verify === "always" ? new Date().toISOString() : undefined;
+    const runStamp = verifyAlways ? new Date().toISOString() : undefined;
     const startedSeconds = Math.floor(Date.now() / 1000);
     // Whose files these are on the nodes (see README, "Several instances on one node").
     // From the URN's value, not the Output: an input depending on this component would wait for all its children.
@@ -79,7 +89,9 @@ export class RegistryMirrors extends pulumi.ComponentResource {
       const nodeSetup = new NodeSetup(name, node, {
         mirrors,
         legacy: node.legacy ?? args.legacy ?? "refuse",
-        verifyAlways: args.verify === "always",
+        verifyAlways,
+        probe: node.probe ?? args.probe ?? "error",
+        checks: { ...verify, ...node.verify },
         runStamp,
         healthTimeoutSeconds: args.healthTimeoutSeconds,
         startedSeconds,
@@ -121,6 +133,9 @@ interface NodeSetupOptions {
   mirrors: pulumi.Output<Mirror[]>;
   legacy: LegacyMode;
   verifyAlways: boolean;
+  probe: ProbeMode;
+  /** The node's checks after an apply: the component's with the node's own on top. */
+  checks: NodeVerifyArgs;
   runStamp?: string;
   healthTimeoutSeconds?: number;
   /** When this program run started (Unix seconds): tells a main-config marker created in this run from an older one. */
@@ -242,17 +257,42 @@ class NodeSetup {
           (mirrors) => render({ mirrors, runtime: { kind: givenKind }, paths, hostsDir: "fixed", legacy: opts.legacy }, opts.parent).files,
         )
       : plan.apply((p) => p.files);
+    // The checks around the apply: probes of every endpoint before it, the runtime's own view and the proof pull after.
+    const proofImage = opts.checks.pull ? (parseImageReference(opts.checks.pull) as ImageReference) : undefined;
+    const applyChecks = (k: RuntimeKind, mirrors: Mirror[], resource: pulumi.Resource): ApplyChecks => {
+      if (proofImage && !mirrorForImage(mirrors, proofImage)) {
+        throw failure(
+          `registry-mirrors: node ${node.name}: step verify`,
+          `verify.pull: ${proofImage.full} is from ${proofImage.registry}, which no mirror configures; pull an image of a mirrored upstream`,
+          resource,
+        );
+      }
+      return {
+        probes: probeTargets(mirrors, k, opts.probe),
+        effective: opts.checks.effectiveConfig === false ? undefined : effectiveCheck(k, mirrors, paths, opts.legacy === "write"),
+        proof: proofImage ? proofPlan(mirrors, k, proofImage, paths) : undefined,
+        authFile: paths.containersAuthFile,
+      };
+    };
     const script = pulumi
-      .all([kind, specFiles, read.urn, opts.owner])
-      .apply(([k, files, readUrn, owner]) =>
+      .all([kind, specFiles, read.urn, opts.owner, opts.mirrors])
+      .apply(([k, files, readUrn, owner, mirrors]) =>
         applyScript(
-          { ...target, owner, runtime: k, paths, healthTimeoutSeconds: opts.healthTimeoutSeconds, reread: `pulumi up --replace '${readUrn}'` },
+          {
+            ...target,
+            owner,
+            runtime: k,
+            paths,
+            healthTimeoutSeconds: opts.healthTimeoutSeconds,
+            reread: `pulumi up --replace '${readUrn}'`,
+            checks: applyChecks(k, mirrors, opts.parent),
+          },
           files,
         ),
       );
-    const stdin = pulumi.all([plan, state, specFiles, connection]).apply(([p, s, files, c]) => {
+    const stdin = pulumi.all([plan, state, specFiles, connection, kind, opts.mirrors]).apply(([p, s, files, c, k, mirrors]) => {
       claimInProgram(`${c.host}:${c.port ?? 22}`, opts.program, node.name, opts.index, p.files);
-      return applyStdin(p, s.mainConfig, files);
+      return applyStdin(p, s.mainConfig, files, applyChecks(k, mirrors, read));
     });
 
     // The read may predate the last apply, so "the plan changes the main config" is not "the node's main config
@@ -317,6 +357,9 @@ class NodeSetup {
             ...p.warnings,
             ...applied.warnings,
           ],
+          probes: applied.probes,
+          effective: applied.effective ?? "not asked",
+          ...(applied.proof && proofImage ? { proof: { image: proofImage.full, ...applied.proof } } : {}),
         };
       }),
     );
@@ -373,6 +416,13 @@ function checkArgs(args: RegistryMirrorsArgs): void {
     if (node?.legacy !== undefined && !LEGACY_MODES.includes(node.legacy))
       problems.push({ path: `${at}.legacy`, message: `must be one of ${LEGACY_MODES.join(", ")}` });
     if (node?.sudo !== undefined && typeof node.sudo !== "boolean") problems.push({ path: `${at}.sudo`, message: "must be true or false" });
+    if (node?.probe !== undefined && !PROBE_MODES.includes(node.probe))
+      problems.push({ path: `${at}.probe`, message: `must be one of ${PROBE_MODES.map((m) => JSON.stringify(m)).join(", ")}` });
+    if (node?.verify !== undefined) {
+      if (typeof node.verify !== "object" || node.verify === null || Array.isArray(node.verify))
+        problems.push({ path: `${at}.verify`, message: "must be { effectiveConfig?, pull? }" });
+      else problems.push(...nodeVerifyProblems(`${at}.verify`, node.verify));
+    }
     if (node?.insecureIgnoreHostKey !== undefined && typeof node.insecureIgnoreHostKey !== "boolean") {
       problems.push({ path: `${at}.insecureIgnoreHostKey`, message: "must be true or false (a plain value, not an Output)" });
     }
@@ -404,12 +454,33 @@ function checkArgs(args: RegistryMirrorsArgs): void {
   const max = args.rollout?.maxParallelRestarts;
   if (max !== undefined && !(Number.isInteger(max) && max >= 1))
     problems.push({ path: "rollout.maxParallelRestarts", message: "must be a whole number of at least 1" });
-  if (args.verify !== undefined && !VERIFY_MODES.includes(args.verify))
-    problems.push({ path: "verify", message: `must be one of ${VERIFY_MODES.map((m) => JSON.stringify(m)).join(", ")}` });
+  const modes = VERIFY_MODES.map((m) => JSON.stringify(m)).join(", ");
+  if (typeof args.verify === "string" || args.verify === undefined || args.verify === null) {
+    if (args.verify != null && !VERIFY_MODES.includes(args.verify)) problems.push({ path: "verify", message: `must be one of ${modes}, or { when, effectiveConfig, pull }` });
+  } else if (typeof args.verify !== "object" || Array.isArray(args.verify)) {
+    problems.push({ path: "verify", message: `must be one of ${modes}, or { when, effectiveConfig, pull }` });
+  } else {
+    if (args.verify.when !== undefined && !VERIFY_MODES.includes(args.verify.when)) problems.push({ path: "verify.when", message: `must be one of ${modes}` });
+    problems.push(...nodeVerifyProblems("verify", args.verify));
+  }
+  if (args.probe !== undefined && !PROBE_MODES.includes(args.probe))
+    problems.push({ path: "probe", message: `must be one of ${PROBE_MODES.map((m) => JSON.stringify(m)).join(", ")}` });
   if (args.legacy !== undefined && !LEGACY_MODES.includes(args.legacy))
     problems.push({ path: "legacy", message: `must be one of ${LEGACY_MODES.join(", ")}` });
   const t = args.healthTimeoutSeconds;
   if (t !== undefined && !(Number.isInteger(t) && t >= 1 && t <= 600))
     problems.push({ path: "healthTimeoutSeconds", message: "must be a whole number of seconds between 1 and 600" });
   if (problems.length > 0) throw new RegistryMirrorsArgumentsError(problems);
+}
+
+/** Problems of the per-node checks after an apply, at `at`. */
+function nodeVerifyProblems(at: string, verify: NodeVerifyArgs): Problem[] {
+  const problems: Problem[] = [];
+  if (verify.effectiveConfig !== undefined && typeof verify.effectiveConfig !== "boolean")
+    problems.push({ path: `${at}.effectiveConfig`, message: "must be true or false" });
+  if (verify.pull !== undefined && verify.pull !== "") {
+    const image = typeof verify.pull === "string" ? parseImageReference(verify.pull) : "must be an image reference (a string)";
+    if (typeof image === "string") problems.push({ path: `${at}.pull`, message: image });
+  }
+  return problems;
 }

@@ -16,6 +16,8 @@ export type ProbeMode = (typeof ProbeMode)[keyof typeof ProbeMode];
 /** Seconds one endpoint's probe may take, and all of a node's probes together. */
 export const PROBE_TIMEOUT_SECONDS = 10;
 export const PROBE_BUDGET_SECONDS = 60;
+/** containerd's socket, for the CRI pull of the effective-configuration check. */
+export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
 /** Seconds a proof pull may take per mirror endpoint. */
 export const PROOF_TIMEOUT_SECONDS = 180;
 
@@ -170,4 +172,18 @@ export function proofPlan(mirrors: Mirror[], runtime: RuntimeKind, image: ImageR
       return { label: parsed.url, name: "registries.conf", content: `${stringify({ registry: [entry] })}\n` };
     }),
   };
+}
+
+/**
+ * What the running runtime must report for the apply to stand (see `check_effective` in checks.sh): containerd its
+ * hosts directory (not with legacy `write`, which uses no hosts directory), Docker its mirrors, CRI-O nothing it
+ * could report.
+ */
+export function effectiveCheck(runtime: RuntimeKind, mirrors: Mirror[], paths: NodePaths, legacyWrite: boolean): string | undefined {
+  if (runtime === "containerd") return legacyWrite ? undefined : `containerd ${paths.hostsDir} ${CONTAINERD_SOCKET}`;
+  if (runtime === "docker") {
+    const urls = mirrors.filter((m) => canonicalUpstream(m.upstream) === "docker.io").flatMap((m) => m.endpoints.map((e) => parseEndpointUrl(e.url).url));
+    return urls.length > 0 ? `docker ${urls.join(" ")}` : undefined;
+  }
+  return "cri-o";
 }

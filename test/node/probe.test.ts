@@ -1,7 +1,7 @@
 /**
  * The agent's checks under dash, bash and busybox sh, against real HTTP(S) servers on 127.0.0.1: the probe of every
  * endpoint before anything is written (TLS, credentials, Bearer tokens, refused ports, curl or GNU wget), no secret in
- * any process listing, and the rollback when the runtime's own view (crictl info) or the proof pull (ctr) says no.
+ * any process listing, and the rollback when the runtime's own view (a CRI pull of a canary) or the proof pull (ctr) says no.
  * crictl and ctr are stand-ins here (what they answer is the test's input); test/integration runs the real ones.
  */
 import { execFileSync, spawnSync } from "child_process";
@@ -236,18 +236,29 @@ describe.each(Object.keys(SHELLS) as ShellName[])("after the commit under %s", (
   const mirrors = [mirror("https://mirror.internal:5000")];
   const image = parseImageReference("busybox:1.36") as ImageReference;
 
-  test("the runtime reporting our hosts directory passes; its answer is in the report", async () => {
-    tool(node, "crictl", `printf '{\\n  "config": {\\n    "registry": {\\n      "configPath": "%s"\\n    }\\n  }\\n}\\n' '${node.paths.hostsDir}'`);
-    const { result, report } = await apply(node, mirrors, { effective: `containerd ${node.paths.hostsDir}` });
+  /** A crictl that pulls the way containerd does: through `<dir>/<host>/hosts.toml` when it exists, else from the host. */
+  const criPullFrom = (dir: string) =>
+    `ref=$(for a in "$@"; do :; done; echo "$a"); host=\${ref%%/*}; path=\${ref#*/}; repo=\${path%:*}
+if grep -q 127.0.0.1:9 "${dir}/$host/hosts.toml" 2>/dev/null; then url=http://127.0.0.1:9; else url=https://$host; fi
+echo "pulling image: failed to resolve image: failed to do request: Head \"$url/v2/$repo/manifests/check\": dial tcp: refused" >&2; exit 1`;
+
+  test("a runtime that reads our hosts directory passes: a CRI pull of a canary host goes where our file sends it", async () => {
+    tool(node, "crictl", criPullFrom(node.paths.hostsDir));
+    const { result, report } = await apply(node, mirrors, { effective: `containerd ${node.paths.hostsDir} /run/containerd/containerd.sock` });
     expect(result.stderr).toBe("");
-    expect(report.effective).toBe(`containerd configPath=${node.paths.hostsDir} from crictl info (the running CRI plugin)`);
+    expect(report.effective).toBe(`containerd reads ${node.paths.hostsDir}: a CRI pull of a canary host went where its hosts.toml there sends it`);
+    expect(readFileSync(join(node.root, "crictl.log"), "utf8")).toMatch(/pull registry-mirrors-canary\.invalid\/registry-mirrors\/canary:check/);
+    // The canary is gone again.
+    expect(existsSync(join(node.paths.hostsDir, "registry-mirrors-canary.invalid"))).toBe(false);
   });
 
   test("a runtime that reads another hosts directory rolls the node back to its previous files", async () => {
-    tool(node, "crictl", `printf '{ "config": { "registry": { "configPath": "/etc/other/certs.d" } } }\\n'`);
-    const { result } = await apply(node, mirrors, { effective: `containerd ${node.paths.hostsDir}` });
+    tool(node, "crictl", criPullFrom("/etc/other/certs.d"));
+    const { result } = await apply(node, mirrors, { effective: `containerd ${node.paths.hostsDir} /run/containerd/containerd.sock` });
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/step effective: containerd does not read the hosts directory .*reports config_path "\/etc\/other\/certs\.d".*Rolled back: the previous files were restored and containerd is running again/s);
+    expect(result.stderr).toMatch(
+      /step effective: containerd does not read the hosts directory registry-mirrors wrote .*went to the host itself.*Rolled back: the previous files were restored and containerd is running again/s,
+    );
     expectUntouched(node);
     expect(existsSync(join(node.paths.hostsDir, "docker.io"))).toBe(false);
     // The main config changed (config_path set), so the runtime was restarted with it and again without it.

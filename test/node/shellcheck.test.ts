@@ -7,6 +7,7 @@ import { readdirSync } from "fs";
 import { renderNodeConfig, resolvePaths } from "../../src";
 import { AGENT_DIR } from "../../src/node/agent";
 import { applyCommand, readCommand, removeCommand, type NodeTarget } from "../../src/node/protocol";
+import { parseImageReference, type ImageReference } from "../../src/node/checks";
 
 const paths = resolvePaths({});
 const target: NodeTarget = {
@@ -34,6 +35,14 @@ const commands: Record<string, string> = {
   read: readCommand(target, paths, "containerd"),
   "read (auto)": readCommand(target, paths),
   apply: applyCommand({ ...target, runtime: "containerd", paths, plan, readMain: { path: paths.containerdConfig, sha256: "absent" } }).command,
+  "apply (checks)": applyCommand({
+    ...target,
+    runtime: "containerd",
+    paths,
+    plan,
+    readMain: { path: paths.containerdConfig, sha256: "absent" },
+    checks: { effective: `containerd ${paths.hostsDir}`, proof: { image: parseImageReference("busybox") as ImageReference, attempts: [] } },
+  }).command,
   "apply (cri-o)": applyCommand({
     ...target,
     runtime: "cri-o",
@@ -50,7 +59,7 @@ function shellcheck(script: string): string {
 }
 
 it("the agent is real shell files", () => {
-  expect(readdirSync(AGENT_DIR).sort()).toEqual(["apply-begin.sh", "apply-commit.sh", "apply-stage-bundle.sh", "lib.sh", "read.sh", "remove.sh"]);
+  expect(readdirSync(AGENT_DIR).sort()).toEqual(["apply-begin.sh", "apply-commit.sh", "apply-stage-bundle.sh", "checks.sh", "lib.sh", "read.sh", "remove.sh"]);
   expect(execFileSync("shellcheck", ["--version"], { encoding: "utf8" })).toMatch(/version: \d/);
 });
 

@@ -161,22 +161,35 @@ check_effective() {
   set -- $EFFECTIVE
   case $1 in
     containerd)
-      want=$2
-      if command -v crictl >/dev/null 2>&1 && timeout 15 crictl info > "$RUN/info" 2>"$RUN/info.err"; then
-        seen=$(grep -o '"configPath": *"[^"]*"' "$RUN/info" | head -n 1 | sed 's/.*: *"\(.*\)"/\1/')
-        source="crictl info (the running CRI plugin)"
-      elif command -v containerd >/dev/null 2>&1 && timeout 15 containerd config dump > "$RUN/info" 2>"$RUN/info.err"; then
-        seen=$(grep -o 'config_path *= *"[^"]*"' "$RUN/info" | head -n 1 | sed 's/.*= *"\(.*\)"/\1/')
-        source="containerd config dump (crictl is missing or failed: this is the config on disk as containerd parses it, not what the running daemon loaded)"
-      else
-        note "containerd was not asked what it loaded: neither crictl info nor containerd config dump answered ($(head -c 200 "$RUN/info.err" | tr '\n' ' '))"
-        say "RM-EFFECTIVE unchecked no crictl or containerd answered"
+      # A canary: a hosts.toml for a name that does not exist, sending it to 127.0.0.1:9, and a CRI pull of it. The
+      # error names 127.0.0.1:9 only when the running CRI plugin read our directory (on 1.6, 1.7 and 2.x alike; 2.x's
+      # crictl info no longer shows config_path). Nothing is pulled, nothing listens there.
+      want=$2; sock=$3; canary=registry-mirrors-canary.invalid
+      if command -v crictl >/dev/null 2>&1; then
+        mkdir -p "$want/$canary" && printf 'server = "http://127.0.0.1:9"\n\n[host."http://127.0.0.1:9"]\n  capabilities = ["pull", "resolve"]\n' > "$want/$canary/hosts.toml"
+        timeout 30 crictl -r "unix://$sock" -i "unix://$sock" pull "$canary/registry-mirrors/canary:check" > "$RUN/info" 2>&1 </dev/null
+        rm -rf "${want:?}/$canary"
+        said=$(grep -o 'failed to do request: [^"]*"[^"]*"' "$RUN/info" | head -n 1)
+        if grep -q '127\.0\.0\.1:9' "$RUN/info"; then
+          say "RM-EFFECTIVE containerd reads $want: a CRI pull of a canary host went where its hosts.toml there sends it"
+          return 0
+        elif grep -q "$canary/v2" "$RUN/info"; then
+          roll_back effective "containerd does not read the hosts directory registry-mirrors wrote ($want): a CRI pull of a canary host configured there went to the host itself (${said:-see crictl}). Either containerd runs with another config.toml than ${MAIN:-$WATCH} (set paths.containerdConfig to the file it uses: systemctl cat containerd), or it was not restarted since config_path was set."
+        fi
+        note "containerd was not asked what it loaded: a CRI pull over $sock failed otherwise ($(tail -n 1 "$RUN/info" | head -c 300))"
+        say "RM-EFFECTIVE unchecked the CRI pull of a canary failed otherwise"
         return 0
       fi
-      say "RM-EFFECTIVE containerd configPath=${seen:-<none>} from $source"
-      first=${seen%%:*}
-      [ "${first%/}" = "${want%/}" ] && return 0
-      roll_back effective "containerd does not read the hosts directory registry-mirrors wrote: $source reports config_path \"${seen}\", not \"$want\". Either containerd was started with another config.toml than ${MAIN:-$WATCH} (set paths.containerdConfig to the file it uses: systemctl cat containerd), or it was not restarted since config_path was set."
+      if command -v containerd >/dev/null 2>&1 && timeout 15 containerd config dump > "$RUN/info" 2>/dev/null; then
+        seen=$(grep -o 'config_path *= *"[^"]*"' "$RUN/info" | head -n 1 | sed 's/.*= *"\(.*\)"/\1/')
+        note "crictl is missing: what containerd config dump reads from disk was checked, not what the running containerd loaded"
+        say "RM-EFFECTIVE containerd config dump (on disk) config_path=${seen:-<none>}"
+        first=${seen%%:*}
+        [ "${first%/}" = "${want%/}" ] && return 0
+        roll_back effective "containerd's config on disk does not point at the hosts directory registry-mirrors wrote: containerd config dump reports config_path \"${seen}\", not \"$want\" (set paths.containerdConfig to the file containerd uses: systemctl cat containerd)"
+      fi
+      note "containerd was not asked what it loaded: neither crictl nor containerd config dump is available"
+      say "RM-EFFECTIVE unchecked neither crictl nor containerd config dump is available"
       ;;
     docker)
       shift
