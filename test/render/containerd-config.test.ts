@@ -14,6 +14,17 @@ function render(liveConfig: string | undefined, runtime = V16, extra: Partial<Re
   return renderNodeConfig({ mirrors: MIRRORS, runtime, liveConfig, ...extra });
 }
 
+/** The problems of the RegistryMirrorsError that `f` throws. */
+function problemsOf(f: () => unknown) {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(RegistryMirrorsError);
+    return (e as RegistryMirrorsError).problems;
+  }
+  throw new Error("expected RegistryMirrorsError");
+}
+
 /** Everything in `after` equals `before` except the value at `managed`, which must equal `value`. */
 function expectOnlyChange(before: string, after: string, managed: string[], value: unknown): void {
   const a = JSON.parse(JSON.stringify(parse(before)));
@@ -168,16 +179,6 @@ describe("config_path in the right table for each schema", () => {
 });
 
 describe("refuses what containerd cannot load", () => {
-  const problemsOf = (f: () => unknown) => {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(RegistryMirrorsError);
-      return (e as RegistryMirrorsError).problems;
-    }
-    throw new Error("expected RegistryMirrorsError");
-  };
-
   it("a version 3 file on containerd 1.x", () => {
     expect(problemsOf(() => render(LIVE_V3, V16))[0].message).toMatch(/version = 3.*containerd 1.6.20 cannot read/);
   });
@@ -283,6 +284,19 @@ describe("legacy migrate", () => {
       server: "https://quay.io",
       host: { "https://quay-mirror.internal:8443": { capabilities: ["pull", "resolve"], ca: ["/etc/pki/quay-mirror-ca.pem"], skip_verify: false } },
     });
+  });
+
+  it.each([
+    ["../../../etc/cron.d", /contains "\/"|without a path/],
+    ["quay.io/ns", /without a path/],
+    ["my registry.io", /whitespace/],
+    ["reg", /no "\." or port/],
+  ])("refuses to migrate a legacy entry named %j: its name is a directory under the hosts directory", (name, why) => {
+    const live = LIVE_LEGACY.replace('mirrors."quay.io"]', `mirrors.${JSON.stringify(name)}]`);
+    const [problem] = problemsOf(() => renderNodeConfig({ mirrors: [], runtime: V16, liveConfig: live, legacy: "migrate" }));
+    expect(problem.path).toBe("liveConfig");
+    expect(problem.message).toContain(`legacy mirror "${name}" cannot be migrated to a hosts directory`);
+    expect(problem.message).toMatch(why);
   });
 
   it("puts a legacy entry where containerd looks: lower-cased, Docker Hub under any name in docker.io", () => {

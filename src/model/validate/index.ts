@@ -13,7 +13,7 @@ import { endpointUrlProblems, normalizeEndpointUrl } from "./url";
 import { checkTls } from "./tls";
 import { checkCapabilities, checkAuth, checkHeaders } from "./credentials";
 
-export { canonicalUpstream, isValidUpstream, upstreamProblem } from "./upstream";
+export { canonicalUpstream, upstreamProblem } from "./upstream";
 export { endpointUrlProblems, normalizeEndpointUrl } from "./url";
 
 /** Checks an endpoint's url; returns its normalised form for duplicate detection, or `undefined` when invalid. */
@@ -175,6 +175,3 @@ export function validateMirrors(mirrors: unknown, path = "mirrors"): asserts mir
   const problems = findProblems(mirrors, path);
   if (problems.length > 0) throw new RegistryMirrorsError(problems);
 }
-
-/** Alias of {@link validateMirrors}. */
-export const assertValid: typeof validateMirrors = validateMirrors;

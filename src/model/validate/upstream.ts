@@ -118,15 +118,6 @@ export function upstreamProblem(value: string): string | undefined {
 }
 
 /**
- * Whether a value is a valid mirror upstream (see {@link upstreamProblem}).
- *
- * @param value - Anything; non-strings are not valid.
- */
-export function isValidUpstream(value: unknown): value is string {
-  return typeof value === "string" && upstreamProblem(value) === undefined;
-}
-
-/**
  * The key under which two upstreams denote the same registry: lower-cased, and `index.docker.io` /
  * `registry-1.docker.io` mapped to `docker.io`.
  *

@@ -6,7 +6,7 @@
  */
 import { RegistryMirrorsError, type Mirror, type Problem, type RuntimeInfo } from "../../model/types";
 import { isPlainObject } from "../../model/plain-object";
-import { canonicalUpstream } from "../../model/validate";
+import { canonicalUpstream, upstreamProblem } from "../../model/validate";
 import { versionAtLeast } from "../../model/version";
 import { effectiveCapabilities, hostsDirName, needsOverridePath, parseEndpointUrl, upstreamServerUrl } from "../common";
 import { appendTable, deletePath, firstDifference, getPath, parseToml, pruneEmpty, removeKeys, setPath, tomlKeyPart } from "../toml-text";
@@ -116,6 +116,14 @@ function refuseLegacy(entries: LegacyEntries, registry: readonly string[]): neve
 
 /** A legacy mirror as a hosts.toml: its TLS settings come from `configs."<endpoint host>".tls`. */
 function legacyToHostsFile(legacy: LegacyMirror, configs: unknown): HostsFile {
+  // The name becomes a directory under the hosts directory: the same rules as a spec's upstream keep it one
+  // directory there (no "/", "..", whitespace), and one that containerd looks up for image references.
+  const nameProblem = upstreamProblem(canonicalUpstream(legacy.upstream));
+  if (nameProblem) {
+    failConfig(
+      `legacy mirror "${legacy.upstream}" cannot be migrated to a hosts directory (${nameProblem}); fix or remove the entry in config.toml first`,
+    );
+  }
   const upstreamUrl = legacy.upstream === "*" ? undefined : upstreamServerUrl(legacy.upstream);
   const hosts: HostEntry[] = [];
   for (const raw of legacy.endpoints) {
