@@ -26,7 +26,6 @@ import {
   type MirrorArgs,
   type MirrorNodeArgs,
   type RegistryMirrorsArgs,
-  VerifyMode,
 } from "../src";
 
 const config = new pulumi.Config("registry-mirrors");
@@ -53,7 +52,22 @@ interface NodeConfig {
   perDialTimeout?: number;
 }
 
+/**
+ * What is wrong with the stack configuration, one `registry-mirrors:<key>: <message>` line each. Everything the
+ * component checks (node names, runtimes, host keys, paths, verify, rollout, …) is left to it, so a mistake gets the
+ * component's message; this program checks only what the component never sees (key files, its own keys).
+ */
 const problems: string[] = [];
+
+/** The config key of a field the component names: its paths are this config's, but a node's connection fields sit on the node here. */
+function configKey(path: string): string {
+  return `registry-mirrors:${path.replace(/^(nodes\[\d+\])\.connection\./, "$1.")}`;
+}
+
+/** The error for a configuration with problems; RunError: printed without a stack trace. */
+function configurationError(lines: string[]): pulumi.RunError {
+  return new pulumi.RunError(`registry-mirrors: the stack configuration has ${lines.length} problem(s):\n  ${lines.join("\n  ")}`);
+}
 
 const mirrorsConfig = config.requireObject<Mirror[]>("mirrors");
 const nodesConfig = config.requireObject<NodeConfig[]>("nodes");
@@ -64,7 +78,7 @@ try {
   if (Array.isArray(mirrorsConfig)) validateMirrors(mirrorsConfig);
 } catch (e) {
   if (!(e instanceof RegistryMirrorsError)) throw e;
-  problems.push(...e.problems.map((p) => `registry-mirrors:${p.path}: ${p.message}`));
+  problems.push(...e.problems.map((p) => `${configKey(p.path)}: ${p.message}`));
 }
 
 /**
@@ -104,8 +118,8 @@ function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
     problems.push(`${where}: must be an object { name, host, … }`);
     return undefined;
   }
-  if (typeof n.name !== "string" || n.name === "") problems.push(`${where}.name: required`);
-  if (typeof n.host !== "string" || n.host === "") problems.push(`${where}.host: required`);
+  // The component checks the name (and every other node field) itself; it takes the host as it comes.
+  if (typeof n.host !== "string" || n.host === "") problems.push(`${where}.host: is required: the node's DNS name or IP address`);
   let privateKey: pulumi.Input<string> | undefined;
   if (n.privateKey !== undefined) privateKey = pulumi.secret(n.privateKey);
   else if (n.privateKeyPath !== undefined) privateKey = readKey(n.privateKeyPath, `${where}.privateKeyPath`);
@@ -131,45 +145,30 @@ function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
 }
 
 const nodes = (Array.isArray(nodesConfig) ? nodesConfig : []).map(nodeArgs);
-const verify = config.get("verify");
-if (verify !== undefined && !(Object.values(VerifyMode) as string[]).includes(verify))
+// Names the component had before: with them a rename is an update in place (Pulumi aliases), not a replace.
+const formerNames = config.getObject<unknown>("formerNames");
+if (formerNames !== undefined && !(Array.isArray(formerNames) && formerNames.every((n) => typeof n === "string" && n !== ""))) {
   problems.push(
-    `registry-mirrors:verify: one of ${Object.values(VerifyMode)
-      .map((m) => JSON.stringify(m))
-      .join(", ")}, not ${JSON.stringify(verify)}`,
+    `registry-mirrors:formerNames: must be a list of the names the component had before, e.g. ["mirrors"], not ${JSON.stringify(formerNames)}`,
   );
-if (problems.length > 0) {
-  // RunError: printed without a stack trace.
-  throw new pulumi.RunError(`registry-mirrors: the stack configuration has ${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
 }
+if (problems.length > 0) throw configurationError(problems);
 
 const args: RegistryMirrorsArgs = {
   mirrors: mirrorsConfig.map(mirrorArgs),
   nodes: nodes as MirrorNodeArgs[],
   rollout: config.getObject<RegistryMirrorsArgs["rollout"]>("rollout"),
-  verify: verify as RegistryMirrorsArgs["verify"],
+  verify: config.get("verify") as RegistryMirrorsArgs["verify"],
   legacy: config.get("legacy") as RegistryMirrorsArgs["legacy"],
   healthTimeoutSeconds: config.getNumber("healthTimeoutSeconds"),
   takeOver: config.getObject<string[]>("takeOver"),
 };
-// Names the component had before: with them a rename is an update in place (Pulumi aliases), not a replace.
-const formerNames = config.getObject<unknown>("formerNames");
-if (formerNames !== undefined && !(Array.isArray(formerNames) && formerNames.every((n) => typeof n === "string" && n !== ""))) {
-  throw new pulumi.RunError(
-    `registry-mirrors:formerNames: a list of the names the component had before, e.g. ["mirrors"], not ${JSON.stringify(formerNames)}`,
-  );
-}
-
 let mirrors: RegistryMirrors;
 try {
   mirrors = new RegistryMirrors(config.get("name") ?? "mirrors", args, { aliases: ((formerNames ?? []) as string[]).map((name) => ({ name })) });
 } catch (e) {
-  // The component's argument errors name fields like nodes[0].connection.hostKey: the same paths as this config.
-  if (e instanceof RegistryMirrorsArgumentsError) {
-    throw new pulumi.RunError(
-      `registry-mirrors: ${e.problems.map((p) => `registry-mirrors:${p.path.replace(/\.connection\./, ".")}: ${p.message}`).join("\n  ")}`,
-    );
-  }
+  // Its argument errors name fields like nodes[0].connection.hostKey, which are this config's keys (configKey).
+  if (e instanceof RegistryMirrorsArgumentsError) throw configurationError(e.problems.map((p) => `${configKey(p.path)}: ${p.message}`));
   throw e;
 }
 
