@@ -11,6 +11,8 @@ export interface StackSpec {
     name: string;
     runtime?: string;
     sudo?: boolean;
+    /** Other component arguments of the node (paths, probe, verify…). */
+    paths?: Record<string, string>;
     connection: { host: string; port: number; user: string; privateKey: string; hostKey?: string; dialErrorLimit?: number; perDialTimeout?: number };
   }[];
   extra?: Record<string, unknown>;
