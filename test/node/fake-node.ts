@@ -6,15 +6,19 @@ import { spawn, spawnSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths } from "../../src";
+import { renderNodeConfig, resolvePaths, type Mirror, type NodePaths, type NodePlan } from "../../src";
 import {
   applyCommand,
+  applyScript,
+  applyStdin,
   ownEntries,
   parseApplyOutput,
   parseReadOutput,
   readCommand,
   removeCommand,
+  type ApplyCommand,
   type InstanceOwner,
+  type NodeState,
   type NodeTarget,
 } from "../../src/node/protocol";
 
@@ -29,6 +33,17 @@ export interface RunResult {
   status: number;
   stdout: string;
   stderr: string;
+}
+
+/** Options of {@link FakeNode.shippedApply}: everything else is as the component sets it. */
+export interface ShippedApplyOptions {
+  owner?: InstanceOwner;
+  /** The read the plan is rendered from (default: a read now); an earlier one stands for an outdated read. */
+  read?: NodeState;
+  /** The plan on stdin (default: rendered from `read`). */
+  plan?: NodePlan;
+  /** Changes to the node target: health check, lock timeout, the re-read hint. */
+  target?: Partial<NodeTarget>;
 }
 
 export class FakeNode {
@@ -116,6 +131,39 @@ export class FakeNode {
 
   apply(mirrors: Mirror[], opts: { owner?: InstanceOwner; healthy?: boolean } = {}) {
     const { plan, cmd } = this.applyCommand(mirrors, opts);
+    const result = this.run(cmd.command, cmd.stdin);
+    return { plan, result, report: parseApplyOutput(result.stdout), cmd };
+  }
+
+  /** The plan of one instance's apply, rendered from a read (a read now by default) as the component renders it. */
+  plan(mirrors: Mirror[], opts: { owner?: InstanceOwner; read?: NodeState } = {}): NodePlan {
+    const read = opts.read ?? this.read(opts.owner);
+    return renderNodeConfig({
+      mirrors,
+      runtime: { kind: "containerd", version: "1.6.20" },
+      liveConfig: read.mainConfig?.content,
+      paths: this.paths,
+      hostsDir: "fixed",
+      ownedFiles: ownEntries(read, opts.owner).ownedFiles,
+    });
+  }
+
+  /**
+   * The apply composed as the component ships it: the command embeds the files rendered from the spec alone
+   * (`applyScript`), and stdin carries the plan from the read, checked against those files (`applyStdin`).
+   */
+  shippedApply(mirrors: Mirror[], opts: ShippedApplyOptions = {}): { plan: NodePlan; cmd: ApplyCommand } {
+    const read = opts.read ?? this.read(opts.owner);
+    const plan = opts.plan ?? this.plan(mirrors, { owner: opts.owner, read });
+    const specFiles = renderNodeConfig({ mirrors, runtime: { kind: "containerd" }, paths: this.paths, hostsDir: "fixed" }).files;
+    const target = { ...this.target, owner: opts.owner, ...opts.target };
+    const command = applyScript({ ...target, healthTimeoutSeconds: 2, runtime: "containerd", paths: this.paths }, specFiles);
+    return { plan, cmd: { command, stdin: applyStdin(plan, read.mainConfig, specFiles) } };
+  }
+
+  /** Runs {@link shippedApply}'s command. */
+  runShippedApply(mirrors: Mirror[], opts: ShippedApplyOptions = {}) {
+    const { plan, cmd } = this.shippedApply(mirrors, opts);
     const result = this.run(cmd.command, cmd.stdin);
     return { plan, result, report: parseApplyOutput(result.stdout), cmd };
   }
