@@ -1,14 +1,31 @@
 /**
- * examples/ssh-nodes with the real engine on lab nodes: the stack exactly as its README sets it up (one key from
- * secret config, host keys pinned, machines from structured config), `pulumi up`, a pull through the mirror, a
- * no-op `up`, a machine without a pinned host key refused, `pulumi destroy` restoring config.toml.
+ * examples/ssh-nodes with the real engine on lab nodes: the stack exactly as its README sets it up (the package
+ * built and linked as `npm install` links file:../.., one key from secret config, host keys pinned, machines from
+ * structured config), `pulumi up`, a pull through the mirror, a no-op `up`, a machine without a pinned host key
+ * refused, `pulumi destroy` restoring config.toml.
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { startLab, type Lab } from "../lab";
 import { ProgramStack, requireTools, ROOT } from "./stack";
 
 jest.setTimeout(300_000);
+
+const EXAMPLE = path.join(ROOT, "examples/ssh-nodes");
+
+/**
+ * The example's `registry-mirrors` as its README sets it up: the package built (`npm run build`) and
+ * node_modules/registry-mirrors a link to this repository, which is what `npm install` makes of "file:../..".
+ */
+function installPackage(): void {
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "pipe" });
+  const link = path.join(EXAMPLE, "node_modules/registry-mirrors");
+  // A link, or the directory earlier checkouts kept there: replaced either way (fs.rmSync never follows a link).
+  fs.rmSync(link, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  fs.symlinkSync(path.relative(path.dirname(link), ROOT), link);
+}
 
 describe("examples/ssh-nodes through the real pulumi CLI", () => {
   let lab: Lab;
@@ -20,6 +37,7 @@ describe("examples/ssh-nodes through the real pulumi CLI", () => {
 
   beforeAll(async () => {
     requireTools();
+    installPackage();
     lab = await startLab({ nodes: 3, waitForOtherLabMs: 900_000 });
     const d = lab.describe();
     machines = d.nodes.map((n) => ({
@@ -30,7 +48,7 @@ describe("examples/ssh-nodes through the real pulumi CLI", () => {
       runtime: n.runtime === "crio" ? "cri-o" : "containerd",
     }));
     before = lab.tryReadNodeFile("node2", "/etc/containerd/config.toml");
-    stack = new ProgramStack(`example${process.pid}`, { projectDir: path.join(ROOT, "examples/ssh-nodes") });
+    stack = new ProgramStack(`example${process.pid}`, { projectDir: EXAMPLE });
     await stack.init();
     config = { machines, dockerHubMirror: lab.registry("mirror").url, gcrMirror: lab.registry("mirror").url };
     secrets = { sshPrivateKey: fs.readFileSync(d.privateKeyPath, "utf8") };
