@@ -44,6 +44,8 @@ interface Row {
   version: string;
   written: string;
   restarted: string;
+  probe: string;
+  proof: string;
   digest: string;
   servedBy: string;
 }
@@ -55,6 +57,8 @@ function table(rows: Row[]): string {
     version: "version",
     written: "files written",
     restarted: "restarted?",
+    probe: "probe from the node",
+    proof: "proof pull (component)",
     digest: "pulled digest",
     servedBy: "served by",
   };
@@ -109,8 +113,10 @@ async function main(): Promise<void> {
       { upstream: "gcr.io", endpoints: [{ url: mirror }], fallback: false },
     ];
     const nodes = d.nodes.filter((n) => NODES.includes(n.name)).map((n) => labNodeConfig(n));
-    await stack.configure({ mirrors, nodes });
-    say(`stack "demo" of the root program (${stack.project}); mirror for docker.io and gcr.io: ${mirror}`);
+    // Every apply probes the mirror from the node first, and pulls this image through the mirror alone afterwards.
+    const proofImage = await lab.pushImage("library/proof");
+    await stack.configure({ mirrors, nodes, verify: { pull: proofImage.ref } });
+    say(`stack "demo" of the root program (${stack.project}); mirror for docker.io and gcr.io: ${mirror}; proof image ${proofImage.ref}`);
     say("pulumi up --yes …");
     const up = await stack.run(["up", "--yes"]);
     process.stdout.write(
@@ -134,6 +140,8 @@ async function main(): Promise<void> {
         version: r.runtime.version ?? "?",
         written: r.written.map((f) => path.basename(path.dirname(f)) + "/" + path.basename(f)).join(", ") || "-",
         restarted: r.action === "restart" ? "yes (once)" : r.action === "reload" ? "reload" : "no",
+        probe: r.probes.map((p) => `${p.result} ${p.latencyMs} ms`).join(", ") || "-",
+        proof: r.proof ? `${r.proof.digest.slice(0, 19)}… via ${r.proof.servedBy === mirror ? "mirror" : r.proof.servedBy}` : "-",
         ...pulled,
       });
     }
@@ -152,6 +160,7 @@ async function main(): Promise<void> {
     await stack.configure({
       mirrors: [{ upstream: "docker.io", endpoints: [{ url: lab.registry("ns-mirror").url }, { url: mirror }] }, mirrors[1]],
       nodes,
+      verify: { pull: proofImage.ref },
     });
     const r0 = restarts();
     const change = await stack.run(["up", "--yes", "--skip-preview"]);

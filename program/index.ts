@@ -48,6 +48,8 @@ interface NodeConfig {
   sudo?: boolean;
   paths?: MirrorNodeArgs["paths"];
   legacy?: MirrorNodeArgs["legacy"];
+  probe?: MirrorNodeArgs["probe"];
+  verify?: MirrorNodeArgs["verify"];
   dialErrorLimit?: number;
   perDialTimeout?: number;
 }
@@ -140,11 +142,19 @@ function nodeArgs(n: NodeConfig, i: number): MirrorNodeArgs | undefined {
     ...(n.sudo !== undefined ? { sudo: n.sudo } : {}),
     ...(n.paths !== undefined ? { paths: n.paths } : {}),
     ...(n.legacy !== undefined ? { legacy: n.legacy } : {}),
+    ...(n.probe !== undefined ? { probe: n.probe } : {}),
+    ...(n.verify !== undefined ? { verify: n.verify } : {}),
     ...(n.insecureIgnoreHostKey !== undefined ? { insecureIgnoreHostKey: n.insecureIgnoreHostKey } : {}),
   };
 }
 
 const nodes = (Array.isArray(nodesConfig) ? nodesConfig : []).map(nodeArgs);
+
+/** `registry-mirrors:verify`: a mode (`always`), or an object set with --path (`verify.pull`, `verify.when`…). */
+function verifyConfig(): RegistryMirrorsArgs["verify"] {
+  const raw = config.get("verify");
+  return raw?.trimStart().startsWith("{") ? (JSON.parse(raw) as RegistryMirrorsArgs["verify"]) : (raw as RegistryMirrorsArgs["verify"]);
+}
 // Names the component had before: with them a rename is an update in place (Pulumi aliases), not a replace.
 const formerNames = config.getObject<unknown>("formerNames");
 if (formerNames !== undefined && !(Array.isArray(formerNames) && formerNames.every((n) => typeof n === "string" && n !== ""))) {
@@ -158,7 +168,8 @@ const args: RegistryMirrorsArgs = {
   mirrors: mirrorsConfig.map(mirrorArgs),
   nodes: nodes as MirrorNodeArgs[],
   rollout: config.getObject<RegistryMirrorsArgs["rollout"]>("rollout"),
-  verify: config.get("verify") as RegistryMirrorsArgs["verify"],
+  verify: verifyConfig(),
+  probe: config.get("probe") as RegistryMirrorsArgs["probe"],
   legacy: config.get("legacy") as RegistryMirrorsArgs["legacy"],
   healthTimeoutSeconds: config.getNumber("healthTimeoutSeconds"),
   takeOver: config.getObject<string[]>("takeOver"),

@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { mirrorsInMainConfig, renderNodeConfig, resolvePaths } from "../render";
+import { mirrorsInMainConfig, renderValidated, resolvePaths } from "../render";
 import type { PlannedFile } from "../render/types";
 import { sha256 } from "../node/shell";
 import {
@@ -230,9 +230,10 @@ class NodeSetup {
 
     // The plan from what was read; with a given runtime, the files are also rendered from the spec alone so
     // the preview can show them before anything is read.
-    const render = (input: Parameters<typeof renderNodeConfig>[0], resource: pulumi.Resource) => {
+    // The mirrors were validated once, in their Output: rendering does not validate them again.
+    const render = (input: Parameters<typeof renderValidated>[0], resource: pulumi.Resource) => {
       try {
-        return renderNodeConfig(input);
+        return renderValidated(input);
       } catch (e) {
         throw failure(`registry-mirrors: node ${node.name}: step render`, e, resource);
       }

@@ -10,6 +10,7 @@
 import * as fs from "fs";
 import { startLab, type Lab, type NodeDescription } from "../lab";
 import { labNodeConfig, ProgramStack, requireTools, toolVersions, type RunResult } from "./stack";
+import type { NodeReport } from "../../src";
 
 jest.setTimeout(600_000);
 
@@ -19,13 +20,7 @@ const CONFIG_TOML = "/etc/containerd/config.toml";
 const CRIO_DROP_IN = "/etc/containers/registries.conf.d/99-registry-mirrors-docker.io.conf";
 const hostsToml = (upstream: string) => `/etc/containerd/certs.d/${upstream}/hosts.toml`;
 
-interface Report {
-  node: string;
-  runtime: { kind: string; version?: string };
-  written: string[];
-  action: string;
-  verification: string;
-}
+type Report = NodeReport;
 
 describe("the root program through the real pulumi CLI on lab nodes", () => {
   let lab: Lab;
@@ -118,6 +113,28 @@ describe("the root program through the real pulumi CLI on lab nodes", () => {
       await lab.upstreamUp();
     }
     expect(lab.requestsFor("mirror", image.repo, { from }).length).toBeGreaterThan(0);
+  });
+
+  test("verify.pull: every node pulls an image through the mirrors alone after its apply and reports the digest", async () => {
+    const image = await lab.pushImage("library/proof");
+    extra.verify = { pull: image.ref };
+    await configure(FIRST);
+    await lab.upstreamDown();
+    try {
+      const r = timed("pulumi up, proof pull added (4 nodes, upstream down)", await stack.run(["up", "--yes", "--skip-preview"]));
+      expect(r.out).not.toMatch(/error:/);
+    } finally {
+      await lab.upstreamUp();
+    }
+    const reports = await stack.reports<Record<string, Report>>();
+    for (const n of FIRST) {
+      expect(reports[n].proof).toEqual({ image: image.ref, digest: image.digest, servedBy: lab.registry("mirror").url });
+      expect(reports[n].probes.every((p) => p.result === "ok")).toBe(true);
+    }
+    expect(reports.node2.effective).toMatch(/^containerd reads \/etc\/containerd\/certs\.d/);
+    delete extra.verify;
+    await configure(FIRST);
+    timed("pulumi up, proof pull removed (4 nodes)", await stack.run(["up", "--yes", "--skip-preview"]));
   });
 
   test("an immediate second pulumi up reports no changes and opens no SSH session", async () => {
@@ -223,7 +240,19 @@ describe("the root program through the real pulumi CLI on lab nodes", () => {
     await configure(FIRST);
     const diff = timed("pulumi preview --diff, credential rotated", await stack.run(["preview", "--diff"]));
     expect(diff.out).toMatch(/mirrors-node1-apply/); // the change is visible as a change…
-    const rot = timed("pulumi up, credential rotated (4 nodes)", await stack.run(["up", "--yes", "--skip-preview"]));
+    // The mirror does not know the rotated password: each node's probe says so before anything is written.
+    const refused = timed(
+      "pulumi up, credential the mirror rejects (expected failure)",
+      await stack.run(["up", "--yes", "--skip-preview"], { expectFailure: true }),
+    );
+    expect(refused.out).toMatch(/node node1: step probe: mirror endpoints do not answer from this node .*nothing was written/);
+    expect(refused.out).toMatch(new RegExp(`${auth.url.replace(/[.]/g, "\\.")}: HTTP 401: the mirror rejects the credentials`));
+    expect(lab.tryReadNodeFile("node1", hostsToml("quay.io"))).toContain(b64(auth.password!));
+    // With the probe off the credential is written as given… (and stays off for the rest of this stack: the mirror
+    // does not know the rotated password, so every node added later would fail its probe)
+    extra.probe = "off";
+    await configure(FIRST);
+    const rot = timed("pulumi up, credential rotated, probe off (4 nodes)", await stack.run(["up", "--yes", "--skip-preview"]));
     expect(rot.out).not.toMatch(/error:/);
     expect(lab.tryReadNodeFile("node1", hostsToml("quay.io"))).toContain(b64(rotated)); // …and reaches the node
 

@@ -64,6 +64,8 @@ describe("two stacks, one node", () => {
   });
 
   const mirror = () => lab.registry("mirror").url;
+  /** Another mirror that answers (each apply probes its endpoints first). */
+  const elsewhere = () => lab.registry("ns-mirror").url;
   const baseMirrors = () => [{ upstream: "docker.io", url: mirror() }];
   const teamMirrors = () => [
     { upstream: "gcr.io", url: `${mirror()}/v2/gcr` },
@@ -113,7 +115,7 @@ describe("two stacks, one node", () => {
   test("a third stack configuring an upstream another stack owns fails naming the owner; nothing on the node changes", async () => {
     const other = await stack("other");
     await configure(other, [
-      { upstream: "docker.io", url: "https://elsewhere.internal" },
+      { upstream: "docker.io", url: elsewhere() },
       { upstream: "ghcr.io", url: mirror() },
     ]);
     const before = await files();
@@ -127,9 +129,9 @@ describe("two stacks, one node", () => {
     expect(lab.nodeFileExists(NODE, "/etc/containerd/certs.d/ghcr.io")).toBe(false);
 
     // Taken over as the message says: the path is the third stack's now, and the base stack's destroy leaves it.
-    await configure(other, [{ upstream: "docker.io", url: "https://elsewhere.internal" }], { takeOver: [id(base)] });
+    await configure(other, [{ upstream: "docker.io", url: elsewhere() }], { takeOver: [id(base)] });
     await up(other);
-    expect(lab.readNodeFile(NODE, hostsToml("docker.io"))).toContain("elsewhere.internal");
+    expect(lab.readNodeFile(NODE, hostsToml("docker.io"))).toContain(elsewhere());
     await destroy(other);
     expect(lab.nodeFileExists(NODE, hostsToml("docker.io"))).toBe(false); // the last owner left
     await up(base); // nothing in base's inputs changed: the node is not touched again

@@ -14,3 +14,6 @@ fi
 share_main
 check_conflicts
 plan_removals
+# Last before the commit (cheap local refusals come first): every mirror endpoint answers from here as the runtime
+# will reach it, or nothing is written.
+run_probes
