@@ -59,6 +59,7 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     } catch (e) {
       throw asArgumentsError(e);
     }
+    if (isPlain(args.mirrors)) checkProofImages(args, args.mirrors as Mirror[]);
     super("registry-mirrors:index:RegistryMirrors", name, {}, opts);
     const mirrors = pulumi.output(args.mirrors as pulumi.Input<Mirror[]>).apply((m) => {
       try {
@@ -275,22 +276,20 @@ class NodeSetup {
         authFile: paths.containersAuthFile,
       };
     };
-    const script = pulumi
-      .all([kind, specFiles, read.urn, opts.owner, opts.mirrors])
-      .apply(([k, files, readUrn, owner, mirrors]) =>
-        applyScript(
-          {
-            ...target,
-            owner,
-            runtime: k,
-            paths,
-            healthTimeoutSeconds: opts.healthTimeoutSeconds,
-            reread: `pulumi up --replace '${readUrn}'`,
-            checks: applyChecks(k, mirrors, opts.parent),
-          },
-          files,
-        ),
-      );
+    const script = pulumi.all([kind, specFiles, read.urn, opts.owner, opts.mirrors]).apply(([k, files, readUrn, owner, mirrors]) =>
+      applyScript(
+        {
+          ...target,
+          owner,
+          runtime: k,
+          paths,
+          healthTimeoutSeconds: opts.healthTimeoutSeconds,
+          reread: `pulumi up --replace '${readUrn}'`,
+          checks: applyChecks(k, mirrors, opts.parent),
+        },
+        files,
+      ),
+    );
     const stdin = pulumi.all([plan, state, specFiles, connection, kind, opts.mirrors]).apply(([p, s, files, c, k, mirrors]) => {
       claimInProgram(`${c.host}:${c.port ?? 22}`, opts.program, node.name, opts.index, p.files);
       return applyStdin(p, s.mainConfig, files, applyChecks(k, mirrors, read));
@@ -457,11 +456,13 @@ function checkArgs(args: RegistryMirrorsArgs): void {
     problems.push({ path: "rollout.maxParallelRestarts", message: "must be a whole number of at least 1" });
   const modes = VERIFY_MODES.map((m) => JSON.stringify(m)).join(", ");
   if (typeof args.verify === "string" || args.verify === undefined || args.verify === null) {
-    if (args.verify != null && !VERIFY_MODES.includes(args.verify)) problems.push({ path: "verify", message: `must be one of ${modes}, or { when, effectiveConfig, pull }` });
+    if (args.verify != null && !VERIFY_MODES.includes(args.verify))
+      problems.push({ path: "verify", message: `must be one of ${modes}, or { when, effectiveConfig, pull }` });
   } else if (typeof args.verify !== "object" || Array.isArray(args.verify)) {
     problems.push({ path: "verify", message: `must be one of ${modes}, or { when, effectiveConfig, pull }` });
   } else {
-    if (args.verify.when !== undefined && !VERIFY_MODES.includes(args.verify.when)) problems.push({ path: "verify.when", message: `must be one of ${modes}` });
+    if (args.verify.when !== undefined && !VERIFY_MODES.includes(args.verify.when))
+      problems.push({ path: "verify.when", message: `must be one of ${modes}` });
     problems.push(...nodeVerifyProblems("verify", args.verify));
   }
   if (args.probe !== undefined && !PROBE_MODES.includes(args.probe))
@@ -484,4 +485,20 @@ function nodeVerifyProblems(at: string, verify: NodeVerifyArgs): Problem[] {
     if (typeof image === "string") problems.push({ path: `${at}.pull`, message: image });
   }
   return problems;
+}
+
+/** Every proof image must come from a mirrored registry (checked here when the mirrors are plain, else per node). */
+function checkProofImages(args: RegistryMirrorsArgs, mirrors: Mirror[]): void {
+  const pulls: [string, string | undefined][] = [
+    ["verify.pull", verifyArgs(args.verify).pull],
+    ...args.nodes.map((n, i): [string, string | undefined] => [`nodes[${i}].verify.pull`, n.verify?.pull]),
+  ];
+  const problems: Problem[] = [];
+  for (const [path, pull] of pulls) {
+    if (!pull) continue;
+    const image = parseImageReference(pull) as ImageReference;
+    if (!mirrorForImage(mirrors, image))
+      problems.push({ path, message: `${image.full} is from ${image.registry}, which no mirror configures; pull an image of a mirrored upstream` });
+  }
+  if (problems.length > 0) throw new RegistryMirrorsArgumentsError(problems);
 }

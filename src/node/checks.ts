@@ -106,7 +106,8 @@ export interface ImageReference {
   readonly full: string;
 }
 
-const REFERENCE = /^(?:([a-z0-9.-]+(?::[0-9]+)?)\/)?([a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*)(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+const REFERENCE =
+  /^(?:([a-z0-9.-]+(?::[0-9]+)?)\/)?([a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*)(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
 
 /** Splits an image reference, or says what is wrong with it. */
 export function parseImageReference(ref: string): ImageReference | string {
@@ -157,7 +158,11 @@ export function proofPlan(mirrors: Mirror[], runtime: RuntimeKind, image: ImageR
         label: host.url,
         name: hostsDirName(mirror.upstream === "*" ? "*" : image.registry),
         // Pull and resolve, whatever the mirror's capabilities: the proof must be able to fetch the tag from it.
-        content: renderHostsToml({ ...file, server: { ...host, capabilities: ["pull", "resolve"] }, hosts: [{ ...host, capabilities: ["pull", "resolve"] }] }),
+        content: renderHostsToml({
+          ...file,
+          server: { ...host, capabilities: ["pull", "resolve"] },
+          hosts: [{ ...host, capabilities: ["pull", "resolve"] }],
+        }),
       })),
     };
   }
@@ -182,7 +187,9 @@ export function proofPlan(mirrors: Mirror[], runtime: RuntimeKind, image: ImageR
 export function effectiveCheck(runtime: RuntimeKind, mirrors: Mirror[], paths: NodePaths, legacyWrite: boolean): string | undefined {
   if (runtime === "containerd") return legacyWrite ? undefined : `containerd ${paths.hostsDir} ${CONTAINERD_SOCKET}`;
   if (runtime === "docker") {
-    const urls = mirrors.filter((m) => canonicalUpstream(m.upstream) === "docker.io").flatMap((m) => m.endpoints.map((e) => parseEndpointUrl(e.url).url));
+    const urls = mirrors
+      .filter((m) => canonicalUpstream(m.upstream) === "docker.io")
+      .flatMap((m) => m.endpoints.map((e) => parseEndpointUrl(e.url).url));
     return urls.length > 0 ? `docker ${urls.join(" ")}` : undefined;
   }
   return "cri-o";

@@ -306,7 +306,8 @@ export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined,
     const fields = [probe.label, probe.severity, probe.url, opt(probe.caCert), opt(probe.clientCert), opt(probe.clientKey)];
     lines.push(`RM-PROBE ${[...fields, probe.skipVerify ? 1 : 0, creds, payload(configs.curl), payload(configs.wget)].join(" ")}`);
   }
-  for (const attempt of checks?.proof?.attempts ?? []) lines.push(`RM-PROOF ${attempt.label.replace(/\s/g, "_")} ${attempt.name} ${payload(attempt.content)}`);
+  for (const attempt of checks?.proof?.attempts ?? [])
+    lines.push(`RM-PROOF ${attempt.label.replace(/\s/g, "_")} ${attempt.name} ${payload(attempt.content)}`);
   for (const [id, content] of payloads) lines.push(`RM-FILE ${id}`, ...chunk(Buffer.from(content, "utf8").toString("base64")), `RM-END ${id}`);
   return `${lines.join("\n")}\n`;
 }

@@ -340,3 +340,68 @@ describe("argument checks before anything is created", () => {
     ]);
   });
 });
+
+describe("probe and verify arguments", () => {
+  const mirrors: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.5:5000" }] }];
+  const node = { name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: HOST_KEY }, runtime: "containerd" as const };
+  const problemsOf = (f: () => unknown): { path: string; message: string }[] => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof rm.RegistryMirrorsArgumentsError) return e.problems;
+      throw e;
+    }
+    throw new Error("no error");
+  };
+
+  it("a bad probe mode, verify mode or proof image is refused before anything is registered, each with its field", () => {
+    const problems = problemsOf(
+      () =>
+        new rm.RegistryMirrors("badchecks", {
+          mirrors,
+          probe: "sometimes" as rm.ProbeMode,
+          verify: { when: "daily" as rm.VerifyMode, pull: "Not An Image", effectiveConfig: "yes" as unknown as boolean },
+          nodes: [{ ...node, probe: "loud" as rm.ProbeMode, verify: { pull: "busybox@sha256:short" } }],
+        }),
+    );
+    expect(problems.map((p) => p.path)).toEqual([
+      "nodes[0].probe",
+      "nodes[0].verify.pull",
+      "verify.when",
+      "verify.effectiveConfig",
+      "verify.pull",
+      "probe",
+    ]);
+    expect(problems.find((p) => p.path === "verify.pull")!.message).toMatch(/is not an image reference/);
+  });
+
+  it("the apply command asks the runtime for its view and names the proof image, readable in the preview; probes travel on stdin", async () => {
+    const checked = new rm.RegistryMirrors("checks", { mirrors, verify: { pull: "busybox:1.36" }, nodes: [node] });
+    await valueOf(checked.reports);
+    const [create] = unwrapSecret(commandInputs("checks-n1-apply").create);
+    expect(create).toContain("EFFECTIVE='containerd /etc/containerd/certs.d /run/containerd/containerd.sock'");
+    expect(create).toContain("PROOF_REF='docker.io/library/busybox:1.36'");
+    const off = new rm.RegistryMirrors("nochecks", { mirrors, probe: "off", verify: { effectiveConfig: false }, nodes: [node] });
+    await valueOf(off.reports);
+    const [plain] = unwrapSecret(commandInputs("nochecks-n1-apply").create);
+    expect(plain).toContain("EFFECTIVE=''");
+    expect(plain).toContain("PROOF_REF=''");
+  });
+
+  it("a proof image from a registry no mirror configures is refused, naming the field", () => {
+    const problems = problemsOf(
+      () =>
+        new rm.RegistryMirrors("wrongproof", {
+          mirrors,
+          verify: { pull: "quay.io/prometheus/node-exporter:v1" },
+          nodes: [{ ...node, verify: { pull: "nginx" } }],
+        }),
+    );
+    expect(problems).toEqual([
+      {
+        path: "verify.pull",
+        message: "quay.io/prometheus/node-exporter:v1 is from quay.io, which no mirror configures; pull an image of a mirrored upstream",
+      },
+    ]);
+  });
+});

@@ -46,7 +46,15 @@ function nodeArgs(name: string, extra: Partial<NodeSpec> = {}): NodeSpec {
   const d = lab.node(name);
   return {
     name,
-    connection: { host: d.host, port: d.port, user: d.user, privateKey: readFileSync(d.privateKeyPath, "utf8"), hostKey: d.hostKey, dialErrorLimit: 1, perDialTimeout: 5 },
+    connection: {
+      host: d.host,
+      port: d.port,
+      user: d.user,
+      privateKey: readFileSync(d.privateKeyPath, "utf8"),
+      hostKey: d.hostKey,
+      dialErrorLimit: 1,
+      perDialTimeout: 5,
+    },
     runtime: RUNTIME[name],
     ...extra,
   };
@@ -65,12 +73,22 @@ describe("before anything is written: the probe from each node", () => {
     const auth = lab.registry("auth-mirror");
     const cases: [Mirror[], RegExp][] = [
       [dockerHub({ url: `http://127.0.0.1:${refusedPort}` }), /connection refused/],
-      [dockerHub({ url: auth.url, auth: { username: auth.username!, password: auth.password! } }), /TLS failed: the node does not trust the mirror's certificate.*set caCert/],
-      [dockerHub({ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: "wrong" } }), /check auth\.username and auth\.password/],
+      [
+        dockerHub({ url: auth.url, auth: { username: auth.username!, password: auth.password! } }),
+        /TLS failed: the node does not trust the mirror's certificate.*set caCert/,
+      ],
+      [
+        dockerHub({ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: "wrong" } }),
+        /check auth\.username and auth\.password/,
+      ],
     ];
     for (const [mirrors, reason] of cases) {
       const driver = new ForkedDriver();
-      const { message } = await up(driver, mirrors, NODES.map((n) => nodeArgs(n)));
+      const { message } = await up(
+        driver,
+        mirrors,
+        NODES.map((n) => nodeArgs(n)),
+      );
       // node2 restarts after node1 (maxParallelRestarts 1): with node1 failed, the rollout stops before it.
       for (const n of ["node1", "node3"]) {
         expect(message).toMatch(new RegExp(`node ${n}: step probe: mirror endpoints do not answer from this node.*nothing was written`, "s"));
@@ -104,7 +122,11 @@ describe("before anything is written: the probe from each node", () => {
       }
     })();
     const mirrors = dockerHub({ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } });
-    const result = await up(driver, mirrors, NODES.map((n) => nodeArgs(n)));
+    const result = await up(
+      driver,
+      mirrors,
+      NODES.map((n) => nodeArgs(n)),
+    );
     done = true;
     await sample;
     expect(result.errors).toEqual([]);
@@ -122,7 +144,12 @@ describe("after the apply: the runtime's own view and the proof pull", () => {
     const driver = new ForkedDriver();
     await lab.upstreamDown();
     try {
-      const { errors, reports } = await up(driver, dockerHub({ url: mirror }), NODES.map((n) => nodeArgs(n)), { verify: { pull: image.ref } });
+      const { errors, reports } = await up(
+        driver,
+        dockerHub({ url: mirror }),
+        NODES.map((n) => nodeArgs(n)),
+        { verify: { pull: image.ref } },
+      );
       expect(errors).toEqual([]);
       for (const n of NODES) {
         expect(reports![n].proof).toEqual({ image: image.ref, digest: image.digest, servedBy: mirror });
@@ -145,11 +172,21 @@ describe("after the apply: the runtime's own view and the proof pull", () => {
     const driver = new ForkedDriver();
     await lab.upstreamDown();
     try {
-      const { message } = await up(driver, dockerHub({ url: lab.registry("mirror").url }), NODES.map((n) => nodeArgs(n)), {
-        verify: { pull: "docker.io/library/never-pushed:1" },
-      });
+      const { message } = await up(
+        driver,
+        dockerHub({ url: lab.registry("mirror").url }),
+        NODES.map((n) => nodeArgs(n)),
+        {
+          verify: { pull: "docker.io/library/never-pushed:1" },
+        },
+      );
       for (const n of ["node1", "node3"]) {
-        expect(message).toMatch(new RegExp(`node ${n}: step proof: no mirror endpoint served docker.io/library/never-pushed:1.*Rolled back: the previous files were restored`, "s"));
+        expect(message).toMatch(
+          new RegExp(
+            `node ${n}: step proof: no mirror endpoint served docker.io/library/never-pushed:1.*Rolled back: the previous files were restored`,
+            "s",
+          ),
+        );
       }
       // The staged rollout stops at the failed node: node2, next to restart, is never changed.
       expect(message).not.toMatch(/node node2: step/);
@@ -167,7 +204,9 @@ describe("after the apply: the runtime's own view and the proof pull", () => {
     const { message } = await up(driver, dockerHub({ url: lab.registry("mirror").url }), [
       nodeArgs("node1", { paths: { containerdConfig: "/etc/containerd/not-the-one-in-use.toml" } }),
     ]);
-    expect(message).toMatch(/node node1: step effective: containerd does not read the hosts directory registry-mirrors wrote \(\/etc\/containerd\/certs\.d\)/);
+    expect(message).toMatch(
+      /node node1: step effective: containerd does not read the hosts directory registry-mirrors wrote \(\/etc\/containerd\/certs\.d\)/,
+    );
     expect(message).toMatch(/set paths\.containerdConfig to the file it uses/);
     expect(lab.nodeFileExists("node1", "/etc/containerd/not-the-one-in-use.toml")).toBe(false);
     expect(snapshot("node1")).toEqual(before);

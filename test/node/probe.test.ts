@@ -77,7 +77,12 @@ function mirror(url: string, extra: Partial<Mirror["endpoints"][0]> = {}, fallba
 /** Plans on the node's read, with the given checks, and runs the apply in the background (the servers must answer). */
 async function apply(node: FakeNode, mirrors: Mirror[], checks: ApplyChecks) {
   const read = node.read();
-  const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd", version: "1.6.20" }, liveConfig: read.mainConfig!.content, paths: node.paths });
+  const plan = renderNodeConfig({
+    mirrors,
+    runtime: { kind: "containerd", version: "1.6.20" },
+    liveConfig: read.mainConfig!.content,
+    paths: node.paths,
+  });
   const cmd = applyCommand({
     ...node.target,
     healthTimeoutSeconds: 2,
@@ -126,7 +131,10 @@ describe.each(Object.keys(SHELLS) as ShellName[])("probe under %s", (shell) => {
     const { result } = await apply(node, mirrors, probes(mirrors));
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(
-      new RegExp(`node node-a: step probe: .*nothing was written.*http://127\\.0\\.0\\.1:${port.refused}: connection refused.*check the mirror runs`, "s"),
+      new RegExp(
+        `node node-a: step probe: .*nothing was written.*http://127\\.0\\.0\\.1:${port.refused}: connection refused.*check the mirror runs`,
+        "s",
+      ),
     );
     expectUntouched(node);
   });
@@ -186,7 +194,9 @@ describe.each(Object.keys(SHELLS) as ShellName[])("probe under %s", (shell) => {
   });
 
   test("no secret in any process listing, in the output or in the state while probes run", async () => {
-    const mirrors = [mirror(`https://127.0.0.1:${port.slow}`, { caCert: ca.pem, auth: { username: USER, password: PASSWORD }, headers: { "X-Token": PASSWORD } })];
+    const mirrors = [
+      mirror(`https://127.0.0.1:${port.slow}`, { caCert: ca.pem, auth: { username: USER, password: PASSWORD }, headers: { "X-Token": PASSWORD } }),
+    ];
     const running = apply(node, mirrors, probes(mirrors));
     const listings: string[] = [];
     let done = false;
@@ -267,7 +277,11 @@ echo "pulling image: failed to resolve image: failed to do request: Head \"$url/
 
   test("a proof pull served by a mirror reports the endpoint and the digest, and removes what it pulled", async () => {
     const digest = `sha256:${"a".repeat(64)}`;
-    tool(node, "ctr", `case "$*" in *"images ls"*) echo "REF TYPE DIGEST"; echo "${image.full} application/vnd.oci.image.index.v1+json ${digest}" ;; esac`);
+    tool(
+      node,
+      "ctr",
+      `case "$*" in *"images ls"*) echo "REF TYPE DIGEST"; echo "${image.full} application/vnd.oci.image.index.v1+json ${digest}" ;; esac`,
+    );
     const proof = proofPlan(mirrors, "containerd", image, node.paths);
     const { result, report } = await apply(node, mirrors, { proof });
     expect(result.stderr).toBe("");
@@ -283,7 +297,9 @@ echo "pulling image: failed to resolve image: failed to do request: Head \"$url/
     const { result, report } = await apply(node, mirrors, { proof });
     expect(result.status).toBe(1);
     expect(report.proof).toBeUndefined();
-    expect(result.stderr).toMatch(/step proof: no mirror endpoint served docker\.io\/library\/busybox:1\.36.*through https:\/\/mirror\.internal:5000: ctr: failed to resolve reference: not found.*Rolled back/s);
+    expect(result.stderr).toMatch(
+      /step proof: no mirror endpoint served docker\.io\/library\/busybox:1\.36.*through https:\/\/mirror\.internal:5000: ctr: failed to resolve reference: not found.*Rolled back/s,
+    );
     expectUntouched(node);
   });
 });
@@ -291,7 +307,9 @@ echo "pulling image: failed to resolve image: failed to do request: Head \"$url/
 describe("the proof's files", () => {
   const paths = new FakeNode().paths;
   test("containerd: one hosts.toml per endpoint whose only host and server is that endpoint, never the upstream", () => {
-    const mirrors: Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "https://a.internal" }, { url: "http://b.internal:5000", capabilities: ["pull"] }] }];
+    const mirrors: Mirror[] = [
+      { upstream: "docker.io", endpoints: [{ url: "https://a.internal" }, { url: "http://b.internal:5000", capabilities: ["pull"] }] },
+    ];
     const plan = proofPlan(mirrors, "containerd", parseImageReference("nginx") as ImageReference, paths);
     expect(plan.image.full).toBe("docker.io/library/nginx:latest");
     expect(plan.attempts.map((a) => [a.label, a.name])).toEqual([
@@ -304,7 +322,12 @@ describe("the proof's files", () => {
   });
   test("CRI-O: an entry for exactly the image's repository, located at the endpoint", () => {
     const mirrors: Mirror[] = [{ upstream: "quay.io", endpoints: [{ url: "https://harbor.internal/v2/quay-proxy" }] }];
-    const plan = proofPlan(mirrors, "cri-o", parseImageReference("quay.io/prometheus/node-exporter@sha256:" + "b".repeat(64)) as ImageReference, paths);
+    const plan = proofPlan(
+      mirrors,
+      "cri-o",
+      parseImageReference("quay.io/prometheus/node-exporter@sha256:" + "b".repeat(64)) as ImageReference,
+      paths,
+    );
     expect(plan.attempts[0].content).toContain('prefix = "quay.io/prometheus/node-exporter"');
     expect(plan.attempts[0].content).toContain('location = "harbor.internal/quay-proxy/prometheus/node-exporter"');
   });
@@ -313,8 +336,8 @@ describe("the proof's files", () => {
     expect(parseImageReference("localhost:5000/a/b")).toMatchObject({ registry: "localhost:5000", full: "localhost:5000/a/b:latest" });
     expect(parseImageReference("team/app:v1")).toMatchObject({ full: "docker.io/team/app:v1" });
     expect(parseImageReference("Bad Ref")).toMatch(/is not an image reference/);
-    expect(() => proofPlan([{ upstream: "quay.io", endpoints: [{ url: "https://q" }] }], "containerd", parseImageReference("nginx") as ImageReference, paths)).toThrow(
-      /no mirror is configured for docker\.io/,
-    );
+    expect(() =>
+      proofPlan([{ upstream: "quay.io", endpoints: [{ url: "https://q" }] }], "containerd", parseImageReference("nginx") as ImageReference, paths),
+    ).toThrow(/no mirror is configured for docker\.io/);
   });
 });

@@ -59,7 +59,15 @@ function shellcheck(script: string): string {
 }
 
 it("the agent is real shell files", () => {
-  expect(readdirSync(AGENT_DIR).sort()).toEqual(["apply-begin.sh", "apply-commit.sh", "apply-stage-bundle.sh", "checks.sh", "lib.sh", "read.sh", "remove.sh"]);
+  expect(readdirSync(AGENT_DIR).sort()).toEqual([
+    "apply-begin.sh",
+    "apply-commit.sh",
+    "apply-stage-bundle.sh",
+    "checks.sh",
+    "lib.sh",
+    "read.sh",
+    "remove.sh",
+  ]);
   expect(execFileSync("shellcheck", ["--version"], { encoding: "utf8" })).toMatch(/version: \d/);
 });
 
