@@ -250,7 +250,7 @@ describe.each(Object.keys(SHELLS) as ShellName[])("after the commit under %s", (
   const criPullFrom = (dir: string) =>
     `ref=$(for a in "$@"; do :; done; echo "$a"); host=\${ref%%/*}; path=\${ref#*/}; repo=\${path%:*}
 if grep -q 127.0.0.1:9 "${dir}/$host/hosts.toml" 2>/dev/null; then url=http://127.0.0.1:9; else url=https://$host; fi
-echo "pulling image: failed to resolve image: failed to do request: Head \"$url/v2/$repo/manifests/check\": dial tcp: refused" >&2; exit 1`;
+echo "pulling image: failed to resolve image: failed to do request: Head \\"$url/v2/$repo/manifests/check\\": dial tcp: refused" >&2; exit 1`;
 
   test("a runtime that reads our hosts directory passes: a CRI pull of a canary host goes where our file sends it", async () => {
     tool(node, "crictl", criPullFrom(node.paths.hostsDir));
