@@ -41,10 +41,12 @@ const PHASE_NAME: Record<RunRecord["phase"], string> = {
   change: "mirrors-only change",
   floor: "`ssh node true` to every node at once",
 };
-const TOOLS = ["pulumi", "pulumi-staged", "ansible", "ansible-pipelining"];
+const TOOLS = ["pulumi", "pulumi-staged", "pulumi-nochecks", "pulumi-proof", "ansible", "ansible-pipelining"];
 const TOOL_NAME: Record<string, string> = {
   pulumi: "RegistryMirrors (pulumi up)",
   "pulumi-staged": "RegistryMirrors, maxParallelRestarts 1",
+  "pulumi-nochecks": "RegistryMirrors, probe off, effectiveConfig false",
+  "pulumi-proof": "RegistryMirrors with verify.pull",
   ansible: "Ansible, Debian defaults",
   "ansible-pipelining": "Ansible, pipelining=True",
   "ssh-floor": "ssh floor",
@@ -133,6 +135,20 @@ export function sizeTables(s: SizeResult): string {
     out.push(
       "",
       `First install with the component's default rollout (\`maxParallelRestarts: 1\`, one runtime restart at a time): ${sec(median(staged))} (n=${staged.length}), ${ratio(median(staged), median(select(s, "ansible", "first").map((r) => r.wallMs)))} of Ansible's (which restarts every node at once).`,
+    );
+  }
+  const checks = (tool: string, p: RunRecord["phase"]) => median(select(s, tool, p).map((r) => r.wallMs));
+  if (select(s, "pulumi-nochecks", "first").length) {
+    const row = (p: RunRecord["phase"]) =>
+      `| ${PHASE_NAME[p]} | ${sec(checks("pulumi-nochecks", p))} | ${sec(checks("pulumi", p))} (${ratio(checks("pulumi", p), checks("pulumi-nochecks", p))}) | ${sec(checks("pulumi-proof", p))} (${ratio(checks("pulumi-proof", p), checks("pulumi-nochecks", p))}) |`;
+    out.push(
+      "",
+      "What the checks on each node cost (first repetition; ratios to the run without checks):",
+      "",
+      "| phase | probe off, effectiveConfig false | defaults (probe + the runtime's view) | defaults + verify.pull |",
+      "| --- | --- | --- | --- |",
+      row("first"),
+      row("change"),
     );
   }
   out.push(

@@ -161,6 +161,8 @@ class PulumiSide {
     readonly tmp: string,
     readonly d: LabDescription,
     readonly maxParallelRestarts: number,
+    /** Component arguments beyond the defaults: `probe`, `verify`. */
+    readonly checks: Record<string, unknown> = {},
   ) {
     this.prog = path.join(tmp, "prog");
     this.specFile = path.join(tmp, "spec.json");
@@ -190,6 +192,7 @@ class PulumiSide {
           component: path.join(this.prog, "component/src/index.js"),
           mirrors,
           maxParallelRestarts: this.maxParallelRestarts,
+          ...this.checks,
           nodes: this.d.nodes.map((n) => ({
             name: n.name,
             host: n.host,
@@ -447,6 +450,28 @@ async function benchSize(n: number, tmpRoot: string, program: string): Promise<S
         staged.writeSpec(ms.v1);
         runs.push(await measure(lab, d, "pulumi-staged", "first", rep, () => staged.up(), check(ms.v1)));
         staged.pulumi(["stack", "rm", "--yes", "--force"]);
+      }
+
+      // What the checks cost: the same first install and change without the probe and the runtime's view, and with a
+      // proof pull of a small image as well (first repetition only).
+      if (rep === 1) {
+        const image = await lab.pushImage("library/bench-proof");
+        const variants: [string, Record<string, unknown>][] = [
+          ["pulumi-nochecks", { probe: "off", verify: { effectiveConfig: false } }],
+          ["pulumi-proof", { verify: { pull: image.ref } }],
+        ];
+        for (const [tool, checks] of variants) {
+          await resetNodes(lab, d, original);
+          const side = new PulumiSide(path.join(sizeDir, tool), d, n, checks);
+          fs.mkdirSync(side.tmp, { recursive: true });
+          fs.symlinkSync(program, side.prog);
+          side.pulumi(["stack", "init", `bench-n${n}-${tool}`]);
+          side.writeSpec(ms.v1);
+          runs.push(await measure(lab, d, tool, "first", rep, () => side.up(), check(ms.v1)));
+          side.writeSpec(ms.v2);
+          runs.push(await measure(lab, d, tool, "change", rep, () => side.up(), check(ms.v2)));
+          side.pulumi(["stack", "rm", "--yes", "--force"]);
+        }
       }
 
       // Ansible, Debian defaults

@@ -1,6 +1,6 @@
 // Benchmark program: RegistryMirrors on the nodes and mirrors of the JSON file named by $REGMIRROR_BENCH_SPEC:
 // { "component": "<abs path of the compiled src/index.js>", "mirrors": [...], "maxParallelRestarts": N,
-//   "nodes": [{ "name", "host", "port", "user", "privateKeyPath", "hostKey", "runtime" }] }
+//   "nodes": [{ "name", "host", "port", "user", "privateKeyPath", "hostKey", "runtime" }], "probe"?, "verify"? }
 // Plain JS so the engine measures the component, not ts-node.
 "use strict";
 const fs = require("fs");
@@ -23,5 +23,7 @@ const mirrors = new RegistryMirrors("mirrors", {
     },
   })),
   rollout: { maxParallelRestarts: spec.maxParallelRestarts },
+  ...(spec.probe ? { probe: spec.probe } : {}),
+  ...(spec.verify ? { verify: spec.verify } : {}),
 });
 exports.actions = mirrors.reports.apply((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.action])));

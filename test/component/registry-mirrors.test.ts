@@ -26,6 +26,17 @@ function commandInputs(name: string) {
   return r.inputs;
 }
 
+/** The problems of the argument error `f` throws (it must throw one). */
+function problemsOf(f: () => unknown): { path: string; message: string }[] {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof rm.RegistryMirrorsArgumentsError) return e.problems;
+    throw e;
+  }
+  throw new Error("no error");
+}
+
 describe("resource graph", () => {
   let component: rm.RegistryMirrors;
   beforeAll(async () => {
@@ -143,15 +154,6 @@ describe("resource graph", () => {
 
 describe("SSH host keys", () => {
   const mirrors: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.5:5000" }] }];
-  const problemsOf = (f: () => unknown): { path: string; message: string }[] => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof rm.RegistryMirrorsArgumentsError) return e.problems;
-      throw e;
-    }
-    throw new Error("no error");
-  };
 
   it("a node without a pinned host key is refused before anything is registered, with how to get the key", () => {
     const before = recorded.length;
@@ -344,15 +346,6 @@ describe("argument checks before anything is created", () => {
 describe("probe and verify arguments", () => {
   const mirrors: rm.Mirror[] = [{ upstream: "docker.io", endpoints: [{ url: "http://10.0.0.5:5000" }] }];
   const node = { name: "n1", connection: { host: "10.0.1.11", privateKey: "KEY", hostKey: HOST_KEY }, runtime: "containerd" as const };
-  const problemsOf = (f: () => unknown): { path: string; message: string }[] => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof rm.RegistryMirrorsArgumentsError) return e.problems;
-      throw e;
-    }
-    throw new Error("no error");
-  };
 
   it("a bad probe mode, verify mode or proof image is refused before anything is registered, each with its field", () => {
     const problems = problemsOf(

@@ -5,13 +5,13 @@
  * use), and the proof pull through the mirrors alone (with the upstream down; an image the mirror does not have).
  */
 import { execFileSync } from "child_process";
-import { readFileSync } from "fs";
 import { createServer } from "net";
 import { startLab, type Lab } from "../lab";
-import { ForkedDriver, type StackSpec } from "../driver/forked";
-import type { Mirror, NodeReport } from "../../src";
+import { ForkedDriver } from "../driver/forked";
+import { labNode, upStack, type DriverNode } from "./support/component";
+import type { Mirror } from "../../src";
 
-type NodeSpec = StackSpec["nodes"][number];
+type NodeSpec = DriverNode;
 
 jest.setTimeout(300_000);
 
@@ -42,28 +42,8 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-function nodeArgs(name: string, extra: Partial<NodeSpec> = {}): NodeSpec {
-  const d = lab.node(name);
-  return {
-    name,
-    connection: {
-      host: d.host,
-      port: d.port,
-      user: d.user,
-      privateKey: readFileSync(d.privateKeyPath, "utf8"),
-      hostKey: d.hostKey,
-      dialErrorLimit: 1,
-      perDialTimeout: 5,
-    },
-    runtime: RUNTIME[name],
-    ...extra,
-  };
-}
-
-async function up(driver: ForkedDriver, mirrors: Mirror[], nodes: NodeSpec[], extra: Record<string, unknown> = {}) {
-  const result = await driver.up({ mirrors, nodes, extra });
-  return { ...result, message: result.errors.join("\n"), reports: result.value as Record<string, NodeReport> | undefined };
-}
+const nodeArgs = (name: string, extra: Partial<NodeSpec> = {}) => labNode(lab, name, RUNTIME[name], extra);
+const up = upStack;
 
 const dockerHub = (...endpoints: Mirror["endpoints"]): Mirror[] => [{ upstream: "docker.io", endpoints }];
 

@@ -4,13 +4,13 @@
  * Nodes: containerd 1.6 root (node1), containerd 2.x root (node2), CRI-O-style (node3), containerd 1.6 as a
  * sudo user (node4).
  */
-import { readFileSync } from "fs";
 import * as path from "path";
 import { startLab, type Lab } from "../lab";
-import { ForkedDriver, type StackSpec } from "../driver/forked";
+import { ForkedDriver } from "../driver/forked";
+import { labNode, upStack, type DriverNode } from "./support/component";
 import type { Mirror, NodeReport } from "../../src";
 
-type NodeSpec = StackSpec["nodes"][number];
+type NodeSpec = DriverNode;
 
 jest.setTimeout(300_000);
 
@@ -28,35 +28,14 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-function nodeArgs(name: string, extra: Partial<NodeSpec> = {}): NodeSpec {
-  const d = lab.node(name);
-  return {
-    name,
-    connection: {
-      host: d.host,
-      port: d.port,
-      user: d.user,
-      privateKey: readFileSync(d.privateKeyPath, "utf8"),
-      hostKey: d.hostKey,
-      dialErrorLimit: 1,
-      perDialTimeout: 5,
-    },
-    runtime: RUNTIME[name],
-    ...extra,
-  };
-}
+const nodeArgs = (name: string, extra: Partial<NodeSpec> = {}) => labNode(lab, name, RUNTIME[name], extra);
+const up = upStack;
 
 function mirrorsFor(mirrorUrl: string): Mirror[] {
   return [
     { upstream: "docker.io", endpoints: [{ url: mirrorUrl }] },
     { upstream: "gcr.io", endpoints: [{ url: mirrorUrl }], fallback: false },
   ];
-}
-
-/** Runs one `pulumi up` of a stack holding one RegistryMirrors. */
-async function up(driver: ForkedDriver, mirrors: Mirror[], nodes: NodeSpec[], extra: Record<string, unknown> = {}) {
-  const result = await driver.up({ mirrors, nodes, extra });
-  return { ...result, message: result.errors.join("\n"), reports: result.value as Record<string, NodeReport> | undefined };
 }
 
 const sessions = () => Object.fromEntries(NODES.map((n) => [n, lab.sshSessionCount(n)]));
