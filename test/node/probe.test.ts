@@ -12,7 +12,7 @@ import type { AddressInfo } from "net";
 import { tmpdir } from "os";
 import { join } from "path";
 import { renderNodeConfig, type Mirror } from "../../src";
-import { parseImageReference, probeTargets, proofPlan, type ImageReference, type ProbeMode } from "../../src/node/checks";
+import { effectiveCheck, parseImageReference, probeTargets, proofPlan, type ImageReference, type ProbeMode } from "../../src/node/checks";
 import { applyCommand, parseApplyOutput, type ApplyChecks } from "../../src/node/protocol";
 import { makeCa, makeServerCert, type CertFiles } from "../lab/pki";
 import { FakeNode, LIVE_CONFIG, SHELLS, type ShellName } from "./fake-node";
@@ -339,5 +339,50 @@ describe("the proof's files", () => {
     expect(() =>
       proofPlan([{ upstream: "quay.io", endpoints: [{ url: "https://q" }] }], "containerd", parseImageReference("nginx") as ImageReference, paths),
     ).toThrow(/no mirror is configured for docker\.io/);
+  });
+});
+
+describe.each(Object.keys(SHELLS) as ShellName[])("Docker's own view under %s", (shell) => {
+  let node: FakeNode;
+  beforeEach(() => (node = new FakeNode(shell)));
+  afterEach(() => node.dispose());
+
+  /** An apply to a Docker node whose daemon.json is absent, asking `docker info` (a stand-in answering `mirrors`). */
+  async function dockerApply(mirrorsSeen: string) {
+    tool(node, "docker", `case "$*" in *info*) echo '${mirrorsSeen}' ;; esac`);
+    const paths = {
+      ...node.paths,
+      dockerDaemonJson: join(node.root, "etc/docker/daemon.json"),
+      dockerCertsDir: join(node.root, "etc/docker/certs.d"),
+    };
+    const mirrors = [mirror("http://mirror.internal:5000")];
+    const plan = renderNodeConfig({ mirrors, runtime: { kind: "docker", version: "27.0.1" }, liveConfig: "", paths });
+    const cmd = applyCommand({
+      ...node.target,
+      healthTimeoutSeconds: 2,
+      runtime: "docker",
+      paths,
+      plan,
+      readMain: { path: paths.dockerDaemonJson, sha256: "absent" },
+      checks: { effective: effectiveCheck("docker", mirrors, paths, false) },
+    });
+    const result = await node.runAsync(cmd.command, cmd.stdin);
+    return { result, report: parseApplyOutput(result.stdout), paths };
+  }
+
+  test("dockerd listing the mirror passes, its answer in the report", async () => {
+    const { result, report } = await dockerApply('["http://mirror.internal:5000/"]');
+    expect(result.stderr).toBe("");
+    expect(report.effective).toBe('docker mirrors=["http://mirror.internal:5000/"]');
+  });
+
+  test("dockerd without the mirror (another daemon.json, not reloaded) rolls daemon.json back", async () => {
+    const { result, paths } = await dockerApply("[]");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /step effective: dockerd does not use the mirror http:\/\/mirror\.internal:5000: docker info reports registry mirrors \[\].*Rolled back: the previous files were restored and docker is running again/s,
+    );
+    expect(existsSync(paths.dockerDaemonJson)).toBe(false);
+    expect(readFileSync(node.systemctlLog, "utf8").trim().split("\n")).toEqual(["reload docker", "reload docker"]);
   });
 });
