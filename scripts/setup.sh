@@ -9,7 +9,7 @@ say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Debian packages the lab needs (see test/lab/README.md): runtimes, registries, sshd, skopeo, Ansible for the
 # benchmark baseline.
-APT_PACKAGES="dash bash busybox shellcheck containerd docker-registry skopeo podman nginx openssh-server openssh-client apache2-utils sudo ansible iproute2 procps openssl ca-certificates"
+APT_PACKAGES="dash bash busybox shellcheck containerd runc conmon docker-registry skopeo podman nginx openssh-server openssh-client apache2-utils sudo ansible iproute2 procps openssl ca-certificates gcc make libc6-dev"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

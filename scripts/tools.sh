@@ -3,7 +3,7 @@
 # the git-ignored .tools/bin/. See scripts/tools/README.md.
 #
 #   scripts/tools.sh                      build whatever is missing or stale (all tools)
-#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl pulumi command)
+#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl crio pulumi command)
 #   scripts/tools.sh --print-env          print `export ...` lines (eval "$(scripts/tools.sh --print-env)")
 #   scripts/tools.sh --check [TOOL...]    build nothing; exit 1 if a tool is missing or stale
 #   scripts/tools.sh --force [TOOL...]    rebuild even if the stamp matches
@@ -27,7 +27,7 @@ BIN="$TOOLS_DIR/bin"
 STAMPS="$TOOLS_DIR/stamps"
 # The PULUMI_HOME of the tests, the demo and the benchmark: its plugin cache holds pulumi-resource-command.
 PULUMI_HOME_DIR="$TOOLS_DIR/pulumi-home"
-ALL_TOOLS=(containerd2 crictl pulumi command) # command is installed with the CLI: after pulumi
+ALL_TOOLS=(containerd2 crictl crio pulumi command) # command is installed with the CLI: after pulumi
 GO_MIN=1.25.11 # highest `go` line of the wrapper modules (pulumi pkg/v3 needs 1.25.11)
 
 say() { printf '[tools] %s\n' "$*" >&2; }
@@ -200,6 +200,44 @@ copy_upstream() { # copy_upstream FOLDER...: a fresh writable temporary copy of 
   echo "$tmp"
 }
 
+# --- CRI-O (crio + pinns) from its release source ----------------------------------------
+
+CRIO_VERSION=1.36.3
+CRIO_SRC=cri-o-v$CRIO_VERSION
+CRIO_TAGS="containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
+
+crio_key() {
+  local src
+  src=$(find_upstream "$CRIO_SRC") || { echo "crio $CRIO_VERSION no-source"; return; }
+  echo "crio $CRIO_VERSION $(tree_hash "$src/$CRIO_SRC") $GO cgo=1 tags=$CRIO_TAGS"
+}
+build_crio() {
+  local tmp
+  tmp=$(copy_upstream "$CRIO_SRC") || upstream_missing "$CRIO_SRC" "crio $CRIO_VERSION" "install CRI-O $CRIO_VERSION from its release archive and put crio and pinns in $BIN"
+  # CRI-O's Makefile, without git: its vendored modules, cgo for sqlite, the version stamped as its Makefile does.
+  (
+    cd "$tmp/$CRIO_SRC"
+    CGO_ENABLED=1 GOTOOLCHAIN=local go build -mod=vendor -trimpath -tags "$CRIO_TAGS" \
+      -ldflags "-X github.com/cri-o/cri-o/internal/version.Version=$CRIO_VERSION" -o "$BIN/.crio.tmp" ./cmd/crio &&
+      make -s -C pinns >&2 && cp bin/pinns "$BIN/.pinns.tmp"
+  ) || { rm -rf "$tmp" "$BIN/.crio.tmp" "$BIN/.pinns.tmp"; die "building crio $CRIO_VERSION failed; see the output above"; }
+  mv -f "$BIN/.crio.tmp" "$BIN/crio" && mv -f "$BIN/.pinns.tmp" "$BIN/pinns"
+  rm -rf "$tmp"
+}
+tool_crio() {
+  local key
+  require_go
+  key=$(crio_key)
+  if stamp_ok crio "$key" crio pinns && [ -z "$FORCE" ]; then
+    say "crio $CRIO_VERSION: up to date ($BIN/crio, $BIN/pinns)"
+    return
+  fi
+  [ -n "$CHECK" ] && { say "crio $CRIO_VERSION: missing or stale"; STALE=1; return; }
+  say "building crio $CRIO_VERSION and pinns from $CRIO_SRC (about 1.5 min on 2 cores the first time) ..."
+  timed "crio $CRIO_VERSION" build_crio
+  write_stamp crio "$key"
+}
+
 # --- pulumi (CLI + Node.js language host + dynamic-provider shim) -------------------------
 
 PULUMI_HOST_SRC=pulumi-language-nodejs-$PULUMI_NODEJS_HOST_VERSION
@@ -359,6 +397,7 @@ list() {
   cat <<EOF
 containerd2 $CONTAINERD_VERSION ($BIN/containerd2, $BIN/ctr2)
 crictl $CRICTL_VERSION ($BIN/crictl)
+crio $CRIO_VERSION ($BIN/crio, $BIN/pinns)
 pulumi $PULUMI_VERSION ($BIN/pulumi)
 pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION ($BIN/pulumi-language-nodejs)
 pulumi-resource-command $PULUMI_COMMAND_VERSION ($PLUGIN_BIN, installed into $PLUGIN_DIR)
@@ -376,7 +415,7 @@ for a in "$@"; do
   --force) FORCE=1 ;;
   --check) CHECK=1 ;;
   -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  containerd2 | crictl | pulumi | command) want+=("$a") ;;
+  containerd2 | crictl | crio | pulumi | command) want+=("$a") ;;
   *) die "unknown argument '$a' (tools: ${ALL_TOOLS[*]}; flags: --print-env --check --force --list)" ;;
   esac
 done
