@@ -41,7 +41,19 @@ export function parseYamlDocuments(text: string, source: string): unknown[] {
     }
   }
   if (problems.length > 0) throw new RegistryMirrorsError(problems, `cannot read ${source}`);
-  return list.map((doc) => doc.toJS()).filter((value) => value !== null && value !== undefined);
+  return list
+    .map((doc, i) => {
+      try {
+        return doc.toJS() as unknown;
+      } catch (e) {
+        // An alias without its anchor and the like: valid syntax, no value.
+        throw new RegistryMirrorsError(
+          [{ path: `${source} document ${i + 1}`, message: `is not valid YAML: ${(e as Error).message}` }],
+          `cannot read ${source}`,
+        );
+      }
+    })
+    .filter((value) => value !== null && value !== undefined);
 }
 
 /** YAML text of a document: block style, no line folding, so long PEM lines and URLs stay whole. */
@@ -129,7 +141,12 @@ export function toContainerdHost(url: string): { url: string; overridePath: bool
 
 /** `host[:port]` of one of our endpoint URLs, the key of per-host TLS and credentials tables. */
 export function endpointHost(url: string): string {
-  return parseEndpointUrl(url).hostPort;
+  try {
+    return parseEndpointUrl(url).hostPort;
+  } catch {
+    // Not a URL: validation reports it later; the authority as written is the best key meanwhile.
+    return /^[^:]*:\/\/([^/?#]*)/.exec(url)?.[1] ?? url;
+  }
 }
 
 /** `username:password` from base64 (`auth` in Docker's config.json, Talos and k3s), or `undefined`. */
