@@ -23,3 +23,27 @@ export type {
   RegistryMirrorsArgs,
   RolloutArgs,
 } from "./component/args";
+export {
+  EXPORT_FORMATS,
+  IMPORT_FORMATS,
+  exportGardener,
+  exportK3s,
+  exportTalos,
+  gardenerProblems,
+  importAnthos,
+  importCertsD,
+  importContainersRegistries,
+  importGardener,
+  importK3s,
+  importTalos,
+} from "./convert";
+export type {
+  CertsDOptions,
+  ConversionNote,
+  ExportedFile,
+  ExportResult,
+  ImportOptions,
+  ImportResult,
+  K3sExportOptions,
+  K3sImportOptions,
+} from "./convert";

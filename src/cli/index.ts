@@ -72,7 +72,7 @@ into a pull request. Files with secrets show as a hash line that changes when th
   --live <file>               the node's current main config
   --show-secrets              diff secret files in clear text
 `,
-  import: `Usage: registry-mirrors import <format> <file-or-dir> [--default-endpoint-disabled] [--hosts-dir <path>]
+  import: `Usage: registry-mirrors import <format> <file-or-dir> [--root <dir>] [--default-endpoint-disabled] [--hosts-dir <path>]
 
 Prints the spec as YAML on stdout; every source field without an equivalent is a "note:" line on stderr.
 Files the source refers to (CA paths, Docker config.json) are read relative to the source.
@@ -82,6 +82,7 @@ ${Object.entries(IMPORT_FORMATS)
   .map(([name, f]) => `  ${name.padEnd(16)} ${f.description} (reads a ${f.reads.replace(/-/g, " ")})`)
   .join("\n")}
 
+  --root <dir>                 read absolute file references below <dir> (a copy of the node's file system)
   --default-endpoint-disabled  k3s: the nodes run with --disable-default-registry-endpoint (fallback: false)
   --hosts-dir <path>           certs-d: where the directory is on the node (default /etc/containerd/certs.d)
 `,
@@ -220,7 +221,7 @@ function diff(args: string[], io: Io): number {
 }
 
 function importCommand(args: string[], io: Io): number {
-  const p = parse("import", args, { "default-endpoint-disabled": { type: "boolean" }, "hosts-dir": { type: "string" } }, 2);
+  const p = parse("import", args, { "default-endpoint-disabled": { type: "boolean" }, "hosts-dir": { type: "string" }, root: { type: "string" } }, 2);
   if (!p) return help("import", io);
   const [formatName, source] = p.positionals;
   const format = IMPORT_FORMATS[formatName];
@@ -229,7 +230,7 @@ function importCommand(args: string[], io: Io): number {
   if (dir && format.reads === "file") throw new UsageError(`import ${formatName}: reads a file, and ${source} is a directory`);
   if (!dir && format.reads === "dir") throw new UsageError(`import ${formatName}: reads a directory, and ${source} is not one`);
   const options: AnyImportOptions = {
-    readFile: referencedFileReader(source),
+    readFile: referencedFileReader(source, typeof p.values.root === "string" ? p.values.root : undefined),
     defaultEndpointDisabled: p.values["default-endpoint-disabled"] === true,
     ...(typeof p.values["hosts-dir"] === "string" ? { hostsDir: p.values["hosts-dir"] } : {}),
   };

@@ -92,12 +92,15 @@ export function isDirectory(path: string): boolean {
   }
 }
 
-/** A `readFile` for the importers: paths as the source wrote them, relative ones against the source's directory. */
-export function referencedFileReader(source: string): (path: string) => string | undefined {
+/**
+ * A `readFile` for the importers: paths as the source wrote them, relative ones against the source's directory,
+ * absolute ones below `root` when given (a node's file system copied or mounted elsewhere).
+ */
+export function referencedFileReader(source: string, root?: string): (path: string) => string | undefined {
   const base = isDirectory(source) ? source : dirname(source);
   return (path) => {
     try {
-      return readFileSync(isAbsolute(path) ? path : resolve(base, path), "utf8");
+      return readFileSync(isAbsolute(path) ? (root ? join(root, path) : path) : resolve(base, path), "utf8");
     } catch {
       return undefined;
     }
