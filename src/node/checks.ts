@@ -16,8 +16,9 @@ export type ProbeMode = (typeof ProbeMode)[keyof typeof ProbeMode];
 /** Seconds one endpoint's probe may take, and all of a node's probes together. */
 export const PROBE_TIMEOUT_SECONDS = 10;
 export const PROBE_BUDGET_SECONDS = 60;
-/** containerd's socket, for the CRI pull of the effective-configuration check. */
+/** The runtimes' CRI sockets, for the CRI pulls of the effective-configuration check and the proof. */
 export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
+export const CRIO_SOCKET = "/var/run/crio/crio.sock";
 /** Seconds a proof pull may take per mirror endpoint. */
 export const PROOF_TIMEOUT_SECONDS = 180;
 
@@ -180,9 +181,9 @@ export function proofPlan(mirrors: Mirror[], runtime: RuntimeKind, image: ImageR
 }
 
 /**
- * What the running runtime must report for the apply to stand (see `check_effective` in checks.sh): containerd its
- * hosts directory (not with legacy `write`, which uses no hosts directory), Docker its mirrors, CRI-O nothing it
- * could report.
+ * What the running runtime must show for the apply to stand (see `check_effective` in checks.sh): containerd and
+ * CRI-O that they read our directory (a CRI pull of a canary host; not with containerd's legacy `write`, which uses
+ * no hosts directory), Docker its mirrors in `docker info`.
  */
 export function effectiveCheck(runtime: RuntimeKind, mirrors: Mirror[], paths: NodePaths, legacyWrite: boolean): string | undefined {
   if (runtime === "containerd") return legacyWrite ? undefined : `containerd ${paths.hostsDir} ${CONTAINERD_SOCKET}`;
@@ -192,5 +193,5 @@ export function effectiveCheck(runtime: RuntimeKind, mirrors: Mirror[], paths: N
       .flatMap((m) => m.endpoints.map((e) => parseEndpointUrl(e.url).url));
     return urls.length > 0 ? `docker ${urls.join(" ")}` : undefined;
   }
-  return "cri-o";
+  return `cri-o ${paths.registriesDir} ${CRIO_SOCKET}`;
 }

@@ -8,7 +8,16 @@ import type { NodePaths, RuntimeKind, RuntimeInfo } from "../model/types";
 import { parseRuntimeVersion } from "../model/version";
 import type { NodePlan, PlannedFile } from "../render/types";
 import { AGENT_CHECKS, APPLY_COMMIT, APPLY_STAGE, APPLY_STAGE_DYNAMIC, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
-import { PROBE_BUDGET_SECONDS, PROBE_TIMEOUT_SECONDS, PROOF_TIMEOUT_SECONDS, probeConfigs, type ProbeTarget, type ProofPlan } from "./checks";
+import {
+  CONTAINERD_SOCKET,
+  CRIO_SOCKET,
+  PROBE_BUDGET_SECONDS,
+  PROBE_TIMEOUT_SECONDS,
+  PROOF_TIMEOUT_SECONDS,
+  probeConfigs,
+  type ProbeTarget,
+  type ProofPlan,
+} from "./checks";
 import { runtimeControl, STATE_DIR, type RuntimeControl } from "./runtime";
 import { asRoot, heredocDelimiter, sha256, shq } from "./shell";
 
@@ -246,6 +255,8 @@ export function applyScript(
       EFFECTIVE: target.checks?.effective ?? "",
       PROOF_REF: target.checks?.proof?.image.full ?? "",
       PROOF_KIND: target.runtime,
+      PROOF_DIR: target.paths.registriesDir,
+      CRI_SOCKET: target.runtime === "cri-o" ? CRIO_SOCKET : CONTAINERD_SOCKET,
       PROOF_TIMEOUT: String(PROOF_TIMEOUT_SECONDS),
       AUTH_FILE: target.checks?.authFile ?? "",
       ACTED: "",

@@ -118,7 +118,7 @@ describe("before anything is written: the probe from each node", () => {
 });
 
 describe("after the apply: the runtime's own view and the proof pull", () => {
-  it("a proof pull succeeds with the upstream down on containerd 1.6, 2.x and CRI-O-style, reporting the digest and the mirror", async () => {
+  it("a proof pull succeeds with the upstream down on containerd 1.6, 2.x and CRI-O, reporting the digest and the mirror", async () => {
     const image = await lab.pushImage("library/proof");
     const mirror = lab.registry("mirror").url;
     const driver = new ForkedDriver();
@@ -137,7 +137,7 @@ describe("after the apply: the runtime's own view and the proof pull", () => {
       }
       expect(reports!.node1.effective).toMatch(/^containerd reads \/etc\/containerd\/certs\.d: a CRI pull of a canary host/);
       expect(reports!.node2.effective).toMatch(/^containerd reads \/etc\/containerd\/certs\.d/);
-      expect(reports!.node3.effective).toMatch(/^unchecked CRI-O does not report/);
+      expect(reports!.node3.effective).toMatch(/^cri-o reads \/etc\/containers\/registries\.conf\.d: after a reload/);
       expect(lab.requestsFor("mirror", image.repo).filter((r) => r.path.includes("/manifests/")).length).toBeGreaterThanOrEqual(3);
       // What the proof pulled is gone again: no image, no namespace left on the containerd nodes.
       for (const n of ["node1", "node2"]) expect(await lab.nsExecOk(n, "ctr namespaces ls -q")).not.toContain("registry-mirrors-proof");

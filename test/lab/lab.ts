@@ -46,7 +46,8 @@ import {
   bootScript,
   containerdConfig,
   crictlYaml,
-  crioScript,
+  crioConfig,
+  CRIO_POLICY,
   journalctlScript,
   nodeHosts,
   NodePaths,
@@ -213,6 +214,12 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       }
     }
   }
+  if (specs.some((s) => s.runtime === "crio")) {
+    for (const b of ["crio", "pinns"]) {
+      if (!fs.existsSync(path.join(tools, b))) throw new Error(`lab: a CRI-O node was requested but ${path.join(tools, b)} is missing (build it with scripts/tools.sh crio)`);
+    }
+    for (const b of ["conmon", "runc"]) if (!which(b)) throw new Error(`lab: a CRI-O node needs ${b} (apt install conmon runc)`);
+  }
   const crictl = path.join(tools, "crictl");
   if (!fs.existsSync(crictl)) log(`[lab] warning: ${crictl} is missing: lab.criPull() will fail (build it with scripts/tools.sh)`);
   await waitForPort443(options.waitForOtherLabMs ?? 300_000, log);
@@ -239,9 +246,16 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   // lab dir, which every node can reach at its own path.
   const labTools = path.join(dir, "tools");
   fs.mkdirSync(labTools);
-  for (const b of ["containerd2", "ctr2", "crictl"]) {
-    if (fs.existsSync(path.join(tools, b))) fs.copyFileSync(path.join(tools, b), path.join(labTools, b));
-    if (fs.existsSync(path.join(labTools, b))) fs.chmodSync(path.join(labTools, b), 0o755);
+  const wanted = ["containerd2", "ctr2", "crictl", ...(specs.some((s) => s.runtime === "crio") ? ["crio", "pinns"] : [])];
+  for (const b of wanted) {
+    if (!fs.existsSync(path.join(tools, b))) continue;
+    // A hard link where the lab dir is on the same file system (crio is 100 MB), else a copy.
+    try {
+      fs.linkSync(path.join(tools, b), path.join(labTools, b));
+    } catch {
+      fs.copyFileSync(path.join(tools, b), path.join(labTools, b));
+    }
+    fs.chmodSync(path.join(labTools, b), 0o755);
   }
 
   const building = buildLab(dir, specs, labTools, step, t0);
@@ -493,8 +507,11 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       put(path.join(etc, "crictl.yaml"), crictlYaml());
       fs.symlinkSync(crictl(tools), path.join(nd, "bin", "crictl"));
     } else {
-      put(path.join(etc, "crio", "crio.conf"), `# CRI-O configuration of lab node ${s.name} (no crio daemon runs here)\n[crio.image]\n`);
-      put(path.join(nd, "bin", "crio"), crioScript(), 0o755);
+      put(path.join(etc, "crio", "crio.conf"), crioConfig(s.name, tools));
+      put(path.join(etc, "crio", "policy.json"), CRIO_POLICY);
+      put(path.join(etc, "crictl.yaml"), crictlYaml("/run/crio/crio.sock"));
+      fs.symlinkSync(crictl(tools), path.join(nd, "bin", "crictl"));
+      fs.symlinkSync(path.join(tools, "crio"), path.join(nd, "bin", "crio"));
     }
     if (s.user === "lab") {
       const passwd =
@@ -549,6 +566,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       sudo: s.sudo,
       sudoPassword: s.sudo === "password" ? LAB_USER_PASSWORD : undefined,
       containerdSocket: s.runtime === "crio" ? undefined : "/run/containerd/containerd.sock",
+      criSocket: s.runtime === "crio" ? "/run/crio/crio.sock" : "/run/containerd/containerd.sock",
       dir: nd,
       sshdLog: path.join(nd, "sshd.log"),
       runtimeLog,
@@ -573,14 +591,19 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
         },
         20_000,
       );
-      if (n.runtime !== "crio") {
+      {
+        const crio = n.runtime === "crio";
+        const daemon = crio ? "crio" : "containerd";
+        const probe = crio
+          ? ["crictl", "--runtime-endpoint", "unix:///run/crio/crio.sock", "version"]
+          : ["ctr", "--address", "/run/containerd/containerd.sock", "version"];
         await waitFor(
-          `containerd of ${n.name}`,
+          `${daemon} of ${n.name}`,
           async () => {
-            const r = await nsRun(dir, n, ["ctr", "--address", "/run/containerd/containerd.sock", "version"], { timeoutMs: 5000 });
+            const r = await nsRun(dir, n, probe, { timeoutMs: 5000 });
             if (r.code !== 0) {
-              const pid = readPid(dir, `${n.name}.containerd`);
-              if (pid && !isAlive(pid)) throw new FatalWaitError(`containerd of ${n.name} exited: ${tail(n.runtimeLog, 8)}`);
+              const pid = readPid(dir, `${n.name}.${daemon}`);
+              if (pid && !isAlive(pid)) throw new FatalWaitError(`${daemon} of ${n.name} exited: ${tail(n.runtimeLog, 8)}`);
             }
             return r.code === 0;
           },
@@ -832,7 +855,8 @@ export class Lab {
     return r.stdout;
   }
 
-  private nodePath(ref: NodeRef, p: string): string {
+  /** Where a path inside the node is on this machine (through `/proc/<sshd pid>/root`), for reading it without SSH. */
+  nodePath(ref: NodeRef, p: string): string {
     if (!path.isAbsolute(p)) throw new Error(`lab: node path must be absolute: ${p}`);
     const n = this.node(ref);
     if (!isAlive(n.sshdPid)) throw new Error(`lab: node ${n.name} is not running`);
@@ -873,12 +897,11 @@ export class Lab {
   }
 
   /**
-   * Pull an image over CRI on a containerd node (`crictl pull`, which honours `config_path`), then read back its
-   * repo digests with `crictl inspecti -o json`. Throws with crictl's message when the pull fails.
+   * Pull an image over CRI (`crictl pull`: containerd honours `config_path`, CRI-O its registries.conf.d), then read
+   * back its repo digests with `crictl inspecti -o json`. Throws with crictl's message when the pull fails.
    */
   async criPull(ref: NodeRef, image: string, opts: { creds?: string; timeoutMs?: number } = {}): Promise<CriPullResult> {
     const n = this.node(ref);
-    if (n.runtime === "crio") throw new Error(`lab: ${n.name} is a CRI-O-style node without a CRI socket; use skopeoInspect`);
     const args = ["crictl", "pull", ...(opts.creds ? ["--creds", opts.creds] : []), image];
     const r = await this.nsExec(n, args, { timeoutMs: opts.timeoutMs ?? 90_000 });
     if (r.code !== 0) throw new Error(`lab: ${n.name}: crictl pull ${image} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
@@ -887,7 +910,7 @@ export class Lab {
     return info;
   }
 
-  /** `crictl inspecti -o json IMAGE` on a containerd node; undefined if the image is not there. */
+  /** `crictl inspecti -o json IMAGE` over the node's CRI socket; undefined if the image is not there. */
   async criInspect(ref: NodeRef, image: string): Promise<CriPullResult | undefined> {
     const r = await this.nsExec(ref, ["crictl", "inspecti", "-o", "json", image], { timeoutMs: 30_000 });
     if (r.code !== 0) return undefined;

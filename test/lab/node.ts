@@ -241,21 +241,16 @@ N=${q(p.node)}
 NAME=${q(p.name)}
 STATE="$N/runtime.state"
 `;
-  if (runtime === "crio") {
-    // No daemon: CRI-O is emulated only far enough for runtime detection and reload logging.
-    return `${head}
-case "$1" in
-  start|start-nowait) echo active > "$STATE" ;;
-  stop) echo inactive > "$STATE" ;;
-  state) cat "$STATE" 2>/dev/null || echo active ;;
-  pid) echo 0 ;;
-esac
-exit 0
-`;
-  }
-  return `${head}PIDFILE="$LAB/pids/$NAME.containerd.pid"
-LOG="$N/containerd.log"
-SOCK=/run/containerd/containerd.sock
+  const crio = runtime === "crio";
+  const daemon = crio ? "crio" : "containerd";
+  // The daemon and how to tell it answers: real CRI-O 1.36 (its config in the node's /etc/crio) or containerd.
+  const command = crio ? "crio --config /etc/crio/crio.conf" : "containerd";
+  const answers = crio
+    ? `[ -S "$SOCK" ] && timeout 3 crictl --runtime-endpoint "unix://$SOCK" version >/dev/null 2>&1`
+    : `[ -S "$SOCK" ] && timeout 3 ctr --address "$SOCK" version >/dev/null 2>&1`;
+  return `${head}PIDFILE="$LAB/pids/$NAME.${daemon}.pid"
+LOG="$N/${daemon}.log"
+SOCK=${crio ? "/run/crio/crio.sock" : "/run/containerd/containerd.sock"}
 START_TIMEOUT_DS=300   # 30 s, in tenths
 STOP_TIMEOUT_DS=100    # 10 s
 
@@ -266,13 +261,13 @@ alive() {
   st=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1)
   [ "$st" != Z ] && [ "$st" != X ] && ours "$p"
 }
-answers() { [ -S "$SOCK" ] && timeout 3 ctr --address "$SOCK" version >/dev/null 2>&1; }
+answers() { ${answers}; }
 stamp() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
 
 do_stop() {
   if alive; then
     p=$(cat "$PIDFILE")
-    echo "$(stamp) lab: stopping containerd (pid $p)" >> "$LOG"
+    echo "$(stamp) lab: stopping ${daemon} (pid $p)" >> "$LOG"
     kill -TERM "$p" 2>/dev/null
     i=0
     while alive && [ $i -lt $STOP_TIMEOUT_DS ]; do sleep 0.1; i=$((i+1)); done
@@ -290,16 +285,16 @@ do_start() {
     echo failed > "$STATE"
     return 1
   fi
-  mkdir -p /run/containerd
-  echo "$(stamp) lab: starting containerd" >> "$LOG"
-  setsid env -i PATH=${q(LAB_PATH)} HOME=/root LANG=C.UTF-8 ${LAB_MARKER}="$LAB" containerd </dev/null >>"$LOG" 2>&1 &
+  mkdir -p "$(dirname "$SOCK")"
+  echo "$(stamp) lab: starting ${daemon}" >> "$LOG"
+  setsid env -i PATH=${q(LAB_PATH)} HOME=/root LANG=C.UTF-8 ${LAB_MARKER}="$LAB" ${command} </dev/null >>"$LOG" 2>&1 &
   echo $! > "$PIDFILE"
   echo activating > "$STATE"
   [ "$1" = nowait ] && return 0
   i=0
   while [ $i -lt $START_TIMEOUT_DS ]; do
     if answers; then echo active > "$STATE"; return 0; fi
-    # Right after the fork the child has not exec'd containerd yet (no lab marker in its environment): a live,
+    # Right after the fork the child has not exec'd the daemon yet (no lab marker in its environment): a live,
     # non-zombie child counts as starting for up to 2 s.
     if ! alive; then
       sp=$(cat "$PIDFILE" 2>/dev/null); ss=$(sed 's/.*) //' "/proc/$sp/stat" 2>/dev/null | cut -c1)
@@ -307,17 +302,25 @@ do_start() {
     fi
     sleep 0.1; i=$((i+1))
   done
-  echo "$(stamp) lab: containerd did not come up" >> "$LOG"
+  echo "$(stamp) lab: ${daemon} did not come up" >> "$LOG"
   alive && kill -KILL "$(cat "$PIDFILE")" 2>/dev/null
   rm -f "$PIDFILE"
   echo failed > "$STATE"
   return 1
 }
 
+# reload: SIGHUP, which CRI-O answers by re-reading its configuration and registries.conf(.d) (containerd has none).
+do_reload() {
+  alive || return 1
+  echo "$(stamp) lab: reloading ${daemon} (SIGHUP to pid $(cat "$PIDFILE"))" >> "$LOG"
+  kill -HUP "$(cat "$PIDFILE")"
+}
+
 case "$1" in
   start) do_start wait ;;
   start-nowait) do_start nowait ;;
   stop) do_stop ;;
+  reload) do_reload ;;
   state)
     if alive; then
       s=$(cat "$STATE" 2>/dev/null); if [ "$s" = activating ] && answers; then echo active > "$STATE"; s=active; fi
@@ -326,7 +329,7 @@ case "$1" in
       s=$(cat "$STATE" 2>/dev/null); [ "$s" = failed ] && echo failed || echo inactive
     fi ;;
   pid) alive && cat "$PIDFILE" || echo 0 ;;
-  *) echo "usage: $0 start|start-nowait|stop|state|pid" >&2; exit 2 ;;
+  *) echo "usage: $0 start|start-nowait|stop|reload|state|pid" >&2; exit 2 ;;
 esac
 `;
 }
@@ -383,7 +386,6 @@ fi
 case "$verb" in
   restart|try-restart|condrestart|reload-or-restart|try-reload-or-restart|force-reload)
     need_root
-    if [ "$UNIT" = crio ]; then rc=0; finish; fi
     "$SERVICE" stop
     "$SERVICE" start || failed_job ;;
   start) need_root; "$SERVICE" start || failed_job ;;
@@ -393,6 +395,8 @@ case "$verb" in
     if [ "$UNIT" = containerd ]; then
       echo "Failed to reload containerd.service: Job type reload is not applicable for unit containerd.service." >&2
       rc=1
+    else
+      "$SERVICE" reload || { echo "Failed to reload $unit.service: not active" >&2; rc=1; }
     fi ;;
   is-active)
     s=$("$SERVICE" state); echo "$s"; [ "$s" = active ] || rc=3 ;;
@@ -447,24 +451,60 @@ exit 0
 `;
 }
 
-/** crio shim: answers only `--version` / `version` (runtime detection); see README. */
-export function crioScript(): string {
-  return `#!/bin/sh
-# crio shim (registry-mirrors test lab): only the version is emulated, so runtime detection sees CRI-O.
-case "$1" in
-  --version|-v|version)
-    echo "crio version 1.29.1"
-    echo "Version:        1.29.1"
-    echo "GitCommit:      registry-mirrors-lab-shim"
-    echo "GoVersion:      go1.21.6"
-    echo "Compiler:       gc"
-    echo "Platform:       linux/amd64"
-    exit 0 ;;
-esac
-echo "crio (registry-mirrors lab script): only --version is emulated; mirror config is read by skopeo/podman" >&2
-exit 1
+/**
+ * CRI-O's configuration on a lab node: vfs storage under the node's /var/lib/containers, sockets and state in its
+ * private /run, Debian's conmon and runc, cgroupfs, no NRI, a signature policy that accepts anything (lab images are
+ * unsigned), and the auth file the component writes. Registries come from the node's /etc/containers like on a real
+ * node. Pulls need no pod, so CNI is configured but never used.
+ */
+export function crioConfig(name: string, toolsBin: string): string {
+  return `# CRI-O configuration of lab node ${name} (registry-mirrors test lab): real CRI-O, its state inside the node
+[crio]
+root = "/var/lib/containers/storage"
+runroot = "/run/containers/storage"
+storage_driver = "vfs"
+log_dir = "/var/log/crio/pods"
+version_file = "/run/crio/version"
+version_file_persist = "/var/lib/crio/version"
+clean_shutdown_file = "/var/lib/crio/clean.shutdown"
+
+[crio.api]
+listen = "/run/crio/crio.sock"
+stream_address = "127.0.0.1"
+stream_port = "0"
+
+[crio.runtime]
+default_runtime = "runc"
+conmon = "/usr/bin/conmon"
+conmon_cgroup = "pod"
+cgroup_manager = "cgroupfs"
+pinns_path = "${path.join(toolsBin, "pinns")}"
+container_exits_dir = "/run/crio/exits"
+container_attach_socket_dir = "/run/crio"
+namespaces_dir = "/run/crio/ns"
+
+[crio.runtime.runtimes.runc]
+runtime_path = "/usr/sbin/runc"
+runtime_root = "/run/runc"
+
+[crio.image]
+signature_policy = "/etc/crio/policy.json"
+global_auth_file = "/etc/containers/registry-mirrors-auth.json"
+
+[crio.network]
+network_dir = "/etc/cni/net.d"
+plugin_dirs = ["/usr/lib/cni"]
+
+[crio.nri]
+enable_nri = false
+
+[crio.metrics]
+enable_metrics = false
 `;
 }
+
+/** The signature policy of a lab CRI-O node: the lab's images are not signed. */
+export const CRIO_POLICY = `{ "default": [{ "type": "insecureAcceptAnything" }] }\n`;
 
 export interface BootOptions {
   paths: NodePaths;
@@ -555,9 +595,9 @@ ${UPSTREAM_NAMES.map((n) => `127.0.0.1 ${n}`).join("\n")}
 `;
 }
 
-export function crictlYaml(): string {
-  return `runtime-endpoint: unix:///run/containerd/containerd.sock
-image-endpoint: unix:///run/containerd/containerd.sock
+export function crictlYaml(socket = "/run/containerd/containerd.sock"): string {
+  return `runtime-endpoint: unix://${socket}
+image-endpoint: unix://${socket}
 timeout: 30
 debug: false
 pull-image-on-create: false

@@ -10,8 +10,8 @@ export type NodeRuntime =
   /** containerd 2.x built from its Go module (`.tools/bin/containerd2`), config `version = 3`. */
   | "containerd2"
   /**
-   * "CRI-O-style" node: no containerd at all, `/etc/containers/registries.conf(.d)` read by skopeo/podman
-   * (the same containers-registries.conf library CRI-O uses) and a `crio` shim that only answers `--version`.
+   * CRI-O node: real CRI-O 1.36.3 (`.tools/bin/crio`) on `/run/crio/crio.sock`, no containerd at all; its
+   * `/etc/containers/registries.conf(.d)` is read by CRI-O and by skopeo/podman (the same library).
    */
   | "crio";
 
@@ -95,6 +95,8 @@ export interface NodeDescription {
   sudoPassword?: string;
   /** containerd socket inside the node (`/run/containerd/containerd.sock`), containerd nodes only. */
   containerdSocket?: string;
+  /** The CRI socket crictl talks to: containerd's, or CRI-O's (`/run/crio/crio.sock`). */
+  criSocket: string;
   /** The node's own directory in the lab dir (logs, pid files, overlay upper dirs). */
   dir: string;
   /** sshd log (`sshd -e` output, `LogLevel VERBOSE`). */

@@ -17,6 +17,8 @@ import { applyCommand, parseApplyOutput, type ApplyChecks } from "../../src/node
 import { makeCa, makeServerCert, type CertFiles } from "../lab/pki";
 import { FakeNode, LIVE_CONFIG, SHELLS, type ShellName } from "./fake-node";
 
+jest.setTimeout(60_000);
+
 const PASSWORD = "pr0be-S3CRET-value";
 const USER = "robot";
 const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}`;
@@ -384,5 +386,72 @@ describe.each(Object.keys(SHELLS) as ShellName[])("Docker's own view under %s", 
     );
     expect(existsSync(paths.dockerDaemonJson)).toBe(false);
     expect(readFileSync(node.systemctlLog, "utf8").trim().split("\n")).toEqual(["reload docker", "reload docker"]);
+  });
+});
+
+describe.each(Object.keys(SHELLS) as ShellName[])("CRI-O's own view and proof under %s", (shell) => {
+  let node: FakeNode;
+  beforeEach(() => (node = new FakeNode(shell)));
+  afterEach(() => node.dispose());
+  const image = parseImageReference("busybox:1.36") as ImageReference;
+
+  /**
+   * A crictl that pulls the way CRI-O does after a reload: through the drop-in of `dir` whose prefix matches (the
+   * longest), else from the registry itself. `inspecti` answers for an image pulled before.
+   */
+  const crioCrictl = (dir: string) =>
+    `case "$*" in *version*) exit 0 ;; esac
+case "$*" in *inspecti*) [ -f ${join("$ROOT", "pulled")} ] && echo '{"status":{"repoDigests":["docker.io/library/busybox@sha256:${"c".repeat(64)}"]}}' && exit 0; exit 1 ;; esac
+case "$*" in *rmi*) rm -f ${join("$ROOT", "pulled")}; exit 0 ;; esac
+ref=$(for a in "$@"; do :; done; echo "$a")
+loc=$(cat "${dir}"/*.conf 2>/dev/null | awk -v r="$ref" '/^prefix/ {p=$3; gsub(/"/, "", p)} /^location/ {l=$3; gsub(/"/, "", l); if (index(r, p) == 1 && length(p) > best) {best = length(p); out = l}} END {print out}')
+case $loc in
+  127.0.0.1:9) echo "pinging container registry 127.0.0.1:9: dial tcp 127.0.0.1:9: connect: connection refused" >&2; exit 1 ;;
+  mirror.internal*) : > ${join("$ROOT", "pulled")}; echo "Image is up to date for $ref"; exit 0 ;;
+  *) echo "pinging container registry \${ref%%/*}: Get https://\${ref%%/*}/v2/: no such host" >&2; exit 1 ;;
+esac`;
+
+  async function crioApply(checks: ApplyChecks, registriesDir = join(node.root, "etc/containers/registries.conf.d")) {
+    const paths = { ...node.paths, registriesDir, containersCertsDir: join(node.root, "etc/containers/certs.d") };
+    const mirrors = [mirror("https://mirror.internal:5000")];
+    const plan = renderNodeConfig({ mirrors, runtime: { kind: "cri-o" }, paths });
+    const cmd = applyCommand({ ...node.target, healthTimeoutSeconds: 2, runtime: "cri-o", paths, plan, checks: { ...checks } });
+    const result = await node.runAsync(`ROOT=${node.root}; export ROOT; ${cmd.command}`, cmd.stdin);
+    return { result, report: parseApplyOutput(result.stdout), paths, mirrors };
+  }
+
+  test("a CRI-O that reads our drop-in directory after a reload passes; the canary is gone afterwards", async () => {
+    const dir = join(node.root, "etc/containers/registries.conf.d");
+    tool(node, "crictl", crioCrictl(dir));
+    const { result, report } = await crioApply({ effective: `cri-o ${dir} /var/run/crio/crio.sock` });
+    expect(result.stderr).toBe("");
+    expect(report.effective).toBe(`cri-o reads ${dir}: after a reload, a CRI pull of a canary host went where a drop-in there sends it`);
+    expect(existsSync(join(dir, "00-registry-mirrors-canary.conf"))).toBe(false);
+    // The apply's reload, the canary's in and out.
+    expect(readFileSync(node.systemctlLog, "utf8").trim().split("\n")).toEqual(["reload crio", "reload crio", "reload crio"]);
+  });
+
+  test("a CRI-O that reads another directory rolls the drop-in back", async () => {
+    const dir = join(node.root, "etc/containers/registries.conf.d");
+    tool(node, "crictl", crioCrictl("/etc/containers/elsewhere.d"));
+    const { result } = await crioApply({ effective: `cri-o ${dir} /var/run/crio/crio.sock` });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /step effective: CRI-O does not read the registries directory registry-mirrors wrote .*set paths\.registriesDir.*Rolled back: the previous files were restored/s,
+    );
+    expect(existsSync(join(dir, "99-registry-mirrors-docker.io.conf"))).toBe(false);
+  });
+
+  test("the proof pull goes through CRI-O with a drop-in for exactly the image, then removes the image and the drop-in", async () => {
+    const dir = join(node.root, "etc/containers/registries.conf.d");
+    tool(node, "crictl", crioCrictl(dir));
+    const paths = { ...node.paths, registriesDir: dir };
+    const proof = proofPlan([mirror("https://mirror.internal:5000")], "cri-o", image, paths);
+    const { result, report } = await crioApply({ proof });
+    expect(result.stderr).toBe("");
+    expect(report.proof).toEqual({ servedBy: "https://mirror.internal:5000", digest: `sha256:${"c".repeat(64)}` });
+    expect(existsSync(join(dir, "zz-registry-mirrors-proof.conf"))).toBe(false);
+    expect(existsSync(join(node.root, "pulled"))).toBe(false);
+    expect(readFileSync(join(node.root, "crictl.log"), "utf8")).toMatch(/rmi docker\.io\/library\/busybox:1\.36/);
   });
 });

@@ -153,8 +153,8 @@ roll_back() {
   Rolled back: $back."
 }
 
-# check_effective: asks the running runtime whether it uses what was written. EFFECTIVE is `containerd <hosts dir>`,
-# `docker <mirror url>…`, `cri-o` or empty (not checked).
+# check_effective: asks the running runtime whether it uses what was written. EFFECTIVE is `containerd <hosts dir>
+# <socket>`, `cri-o <registries dir> <socket>`, `docker <mirror url>…` or empty (not checked).
 check_effective() {
   [ -n "$EFFECTIVE" ] || return 0
   # shellcheck disable=SC2086 # the kind and its words
@@ -204,9 +204,30 @@ check_effective() {
         grep -qxF "${u%/}" "$RUN/mirrors" || roll_back effective "dockerd does not use the mirror $u: docker info reports registry mirrors $(cat "$RUN/info"). Check that dockerd reads ${MAIN:-$WATCH} (its --config-file) and that it was reloaded."
       done
       ;;
-    *)
-      # CRI-O reads registries.conf.d through containers/image; its status reports no mirrors to compare with.
-      say "RM-EFFECTIVE unchecked CRI-O does not report the mirrors it loaded; the proof pull (verify.pull) shows them in use"
+    cri-o)
+      # The same canary as containerd's, as a drop-in: CRI-O re-reads registries.conf.d on reload (SIGHUP), so the
+      # canary needs a reload in and one out. Its error names 127.0.0.1:9 only when the running CRI-O read the drop-in.
+      dir=$2; sock=$3; canary=registry-mirrors-canary.invalid
+      if ! { command -v crictl >/dev/null 2>&1 && timeout 10 crictl -r "unix://$sock" version >/dev/null 2>&1; }; then
+        say "RM-EFFECTIVE unchecked CRI-O does not answer on $sock (or crictl is missing); the proof pull (verify.pull) shows the mirrors in use"
+        return 0
+      fi
+      printf '[[registry]]\nprefix = "%s"\nlocation = "127.0.0.1:9"\ninsecure = true\n' "$canary" > "$dir/00-registry-mirrors-canary.conf"
+      systemctl reload "$UNIT" >/dev/null 2>&1
+      tries=0
+      while :; do
+        timeout 30 crictl -r "unix://$sock" -i "unix://$sock" pull "$canary/registry-mirrors/canary:check" > "$RUN/info" 2>&1 </dev/null
+        grep -q '127\.0\.0\.1:9' "$RUN/info" && break
+        tries=$((tries + 1)); [ "$tries" -lt 5 ] || break
+        sleep 1
+      done
+      rm -f "$dir/00-registry-mirrors-canary.conf"
+      systemctl reload "$UNIT" >/dev/null 2>&1
+      if grep -q '127\.0\.0\.1:9' "$RUN/info"; then
+        say "RM-EFFECTIVE cri-o reads $dir: after a reload, a CRI pull of a canary host went where a drop-in there sends it"
+        return 0
+      fi
+      roll_back effective "CRI-O does not read the registries directory registry-mirrors wrote ($dir): after a reload, a CRI pull of a canary host configured there did not go where the drop-in sends it ($(tail -n 1 "$RUN/info" | head -c 300)). Check CRI-O's registries configuration (crio --registries-conf-dir, or CONTAINERS_REGISTRIES_CONF in its unit) and set paths.registriesDir to the directory it reads."
       ;;
   esac
 }
@@ -234,14 +255,29 @@ prove_pull() {
         ;;
       cri-o)
         payload "$id" > "$d/registries.conf"
-        auth=""; [ -z "$AUTH_FILE" ] || [ ! -f "$AUTH_FILE" ] || auth="--authfile=$AUTH_FILE"
-        if command -v skopeo >/dev/null 2>&1; then
+        if command -v crictl >/dev/null 2>&1 && timeout 10 crictl -r "unix://$CRI_SOCKET" version >/dev/null 2>&1; then
+          # Through CRI-O itself: a drop-in for exactly this repository (the longest prefix wins over every other
+          # drop-in) located at the endpoint, in for one pull. An image the node already had is left there.
+          drop=$PROOF_DIR/zz-registry-mirrors-proof.conf
+          had=""; crictl -r "unix://$CRI_SOCKET" inspecti "$PROOF_REF" >/dev/null 2>&1 && had=1
+          cp "$d/registries.conf" "$drop" && systemctl reload "$UNIT" >/dev/null 2>&1
+          ok=""
+          if timeout "$PROOF_TIMEOUT" crictl -r "unix://$CRI_SOCKET" -i "unix://$CRI_SOCKET" pull "$PROOF_REF" > "$d/log" 2>&1 </dev/null; then
+            ok=1
+            digest=$(crictl -r "unix://$CRI_SOCKET" inspecti -o json "$PROOF_REF" 2>/dev/null | grep -o '@sha256:[0-9a-f]*' | head -n 1 | cut -c2-)
+            [ -n "$had" ] || crictl -r "unix://$CRI_SOCKET" rmi "$PROOF_REF" >/dev/null 2>&1
+          fi
+          rm -f "$drop"; systemctl reload "$UNIT" >/dev/null 2>&1
+          if [ -n "$ok" ]; then say "RM-PROOF-RESULT ok $label ${digest:-unknown}"; rm -rf "$d"; return 0; fi
+        elif command -v skopeo >/dev/null 2>&1; then
+          # No CRI-O socket (podman/skopeo hosts): the same library, with a temporary registries.conf.
+          auth=""; [ -z "$AUTH_FILE" ] || [ ! -f "$AUTH_FILE" ] || auth="--authfile=$AUTH_FILE"
           # shellcheck disable=SC2086 # auth is one option or none
           if timeout "$PROOF_TIMEOUT" skopeo --registries-conf "$d/registries.conf" copy $auth --digestfile "$d/digest" "docker://$PROOF_REF" "dir:$d/img" > "$d/log" 2>&1 </dev/null; then
             say "RM-PROOF-RESULT ok $label $(cat "$d/digest")"; rm -rf "$d"; return 0
           fi
         else
-          say "skopeo is missing on the node" > "$d/log"
+          say "neither a CRI-O socket at $CRI_SOCKET nor skopeo on the node" > "$d/log"
         fi
         ;;
       docker)
