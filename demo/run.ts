@@ -3,12 +3,12 @@
  *
  * 1. builds the pinned Go tools (pulumi CLI and its Node.js language host, pulumi-resource-command — installed into
  *    the plugin cache of .tools/pulumi-home —, containerd 2.x, crictl) if they are missing (`scripts/tools.sh`);
- * 2. starts the lab: node1 containerd 1.6, node2 containerd 2.x, node3 CRI-O-style, real registries;
+ * 2. starts the lab: node1 containerd 1.6, node2 containerd 2.x, node3 CRI-O 1.36, real registries;
  * 3. configures a demo stack of the root program (Pulumi.yaml → program/) — a temp file backend, nothing written
  *    to the repository — with the lab's plain mirror for docker.io and for gcr.io (`fallback: false`), and runs
  *    `pulumi up --yes` with the real engine;
  * 4. per node: pushes a fresh image to the upstream, takes the upstream down, pulls the image on the node (CRI
- *    pull on containerd nodes, skopeo on the CRI-O-style node) and checks in the mirror's access log that the
+ *    pull over each node's CRI socket) and checks in the mirror's access log that the
  *    mirror served it;
  * 5. prints a summary table, runs a no-op `pulumi up` (no SSH session) and a mirrors-only change (one SSH session
  *    and no restart per node), and stops the lab (also on failure or Ctrl-C).
@@ -78,12 +78,7 @@ async function pullOnNode(lab: Lab, node: string): Promise<{ digest: string; ser
   await lab.upstreamDown();
   let digest: string;
   try {
-    if (lab.node(node).runtime === "crio") {
-      const info = await lab.skopeoInspect(node, image.ref);
-      digest = String(info.Digest ?? "");
-    } else {
-      digest = (await lab.criPull(node, image.ref)).repoDigest.replace(/^.*@/, "");
-    }
+    digest = (await lab.criPull(node, image.ref)).repoDigest.replace(/^.*@/, "");
   } finally {
     await lab.upstreamUp();
   }
@@ -98,7 +93,7 @@ async function main(): Promise<void> {
   ensureTools();
   const v = toolVersions();
   say(`engine: pulumi ${v.pulumi}, pulumi-language-nodejs ${v["pulumi-language-nodejs"]}, pulumi-resource-command ${v["pulumi-resource-command"]}`);
-  say("starting the lab (node1 containerd 1.6, node2 containerd 2.x, node3 CRI-O-style) …");
+  say("starting the lab (node1 containerd 1.6, node2 containerd 2.x, node3 CRI-O 1.36) …");
   const lab = await startLab({ nodes: 3, waitForOtherLabMs: 900_000 });
   let stack: ProgramStack | undefined;
   let ok = false;

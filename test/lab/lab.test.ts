@@ -47,7 +47,7 @@ test("10 nodes with mixed runtimes and users", () => {
   for (const n of d.nodes) {
     if (n.runtime === "containerd") expect(n.runtimeVersion).toMatch(/^containerd .* 1\.6\./);
     if (n.runtime === "containerd2") expect(n.runtimeVersion).toMatch(/^containerd .* v?2\.\d+\.\d+/);
-    if (n.runtime === "crio") expect(n.runtimeVersion).toBe("crio version 1.29.1");
+    if (n.runtime === "crio") expect(n.runtimeVersion).toBe("crio version 1.36.3");
     expect(n.hostKey).toMatch(/^ssh-ed25519 AAAA[A-Za-z0-9+/=]+$/);
     expect(n.host).toBe("127.0.0.1");
   }
@@ -80,12 +80,13 @@ test("every node answers over SSH with its pinned host key and sees its own /etc
   expect(r.stderr).toMatch(/host key|HOST IDENTIFICATION/i);
 });
 
-test("each containerd answers on the node's standard socket; the CRI-O-style node has no containerd", async () => {
+test("each containerd answers on the node's standard socket; the CRI-O node runs CRI-O on its socket and has no containerd", async () => {
   for (const n of lab.nodes) {
     if (n.runtime === "crio") {
-      const r = await lab.exec(n, "command -v containerd; ls /run/containerd 2>&1; cat /etc/containers/registries.conf >/dev/null && echo conf-ok");
+      const r = await lab.exec(n, "command -v containerd; ls /run/containerd 2>&1; cat /etc/containers/registries.conf >/dev/null && echo conf-ok; crictl version");
       expect(r.stdout).not.toMatch(/\/containerd\n/);
       expect(r.stdout).toContain("conf-ok");
+      expect(r.stdout).toMatch(/RuntimeName:\s+cri-o[\s\S]*RuntimeVersion:\s+1\.36\.3/);
       continue;
     }
     const sudo = n.user === "root" ? "" : "sudo -n ";
@@ -168,11 +169,14 @@ test("lab systemctl really restarts containerd, logs every call, can be made to 
       .slice(-3),
   ).toEqual([0, 1, 0]);
 
-  // reload is not applicable to containerd (as with systemd), fine for crio
+  // reload is not applicable to containerd (as with systemd); for CRI-O it is a SIGHUP to the same process
   expect((await lab.exec(n, "systemctl reload containerd")).code).not.toBe(0);
-  const crio = lab.findNode((x) => x.runtime === "crio", "CRI-O-style node");
+  const crio = lab.findNode((x) => x.runtime === "crio", "CRI-O node");
+  const pid = (await lab.execOk(crio, "systemctl show -p MainPID --value crio")).trim();
   expect((await lab.exec(crio, "systemctl reload crio")).code).toBe(0);
   expect(lab.systemctlCalls(crio).some((c) => c.verb === "reload" && c.unit === "crio")).toBe(true);
+  expect(lab.journal(crio, 50)).toMatch(/reloading crio \(SIGHUP/);
+  expect((await lab.execOk(crio, "systemctl show -p MainPID --value crio")).trim()).toBe(pid);
 });
 
 test("a restart reports real failures: legacy mirrors + config_path leaves CRI unloaded; invalid TOML does not start", async () => {
