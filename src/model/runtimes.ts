@@ -20,6 +20,8 @@ export interface RuntimeFacts {
   readonly onMainConfig: RuntimeAction;
   /** What it needs when any other file changes (containerd reads hosts.toml on every pull; CRI-O caches registries.conf). */
   readonly onFiles: RuntimeAction;
+  /** What it needs when its main config is put back as it was before this tool, if not `onMainConfig`. */
+  readonly onMainConfigRestored?: RuntimeAction;
 }
 
 export const RUNTIME_FACTS: Readonly<Record<RuntimeKind, RuntimeFacts>> = {
@@ -41,6 +43,9 @@ export const RUNTIME_FACTS: Readonly<Record<RuntimeKind, RuntimeFacts>> = {
     healthCheck: "docker version",
     onMainConfig: "reload",
     onFiles: "none",
+    // A reload applies only the keys daemon.json sets: with `registry-mirrors` gone from the restored file, dockerd
+    // keeps using the mirrors until it restarts (seen on dockerd 20.10 in the lab).
+    onMainConfigRestored: "restart",
   },
 };
 

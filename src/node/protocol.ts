@@ -383,7 +383,7 @@ export function removeCommand(target: NodeTarget, runtime: RuntimeKind, healthTi
       UNIT: control.unit,
       HEALTH: control.healthCheck,
       HEALTH_TIMEOUT: String(healthTimeoutSeconds),
-      MAIN_ACTION: RUNTIME_FACTS[runtime].onMainConfig,
+      MAIN_ACTION: RUNTIME_FACTS[runtime].onMainConfigRestored ?? RUNTIME_FACTS[runtime].onMainConfig,
       FILES_ACTION: RUNTIME_FACTS[runtime].onFiles,
     }),
     AGENT_LIBRARY,

@@ -36,7 +36,11 @@ function mirrors(docker: string): Mirror[] {
   const auth = lab.registry("auth-mirror");
   return [
     { upstream: "docker.io", endpoints: [{ url: docker }] },
-    { upstream: "gcr.io", endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }], fallback: false },
+    {
+      upstream: "gcr.io",
+      endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }],
+      fallback: false,
+    },
     { upstream: "quay.io", endpoints: [{ url: lab.registry("mirror").url }], digestOnly: true },
   ];
 }
@@ -56,7 +60,9 @@ describe("a real CRI-O node", () => {
     const image = await lab.pushImage("library/crio-tag");
     const gcr = await lab.pushImage("team/crio-auth", undefined, { registry: "gcr.io" });
     const quay = await lab.pushImage("team/crio-digest", undefined, { registry: "quay.io" });
-    const { errors, reports } = await upStack(driver, mirrors(lab.registry("ns-mirror").url), [labNode(lab, NODE, "cri-o")], { verify: { pull: image.ref } });
+    const { errors, reports } = await upStack(driver, mirrors(lab.registry("ns-mirror").url), [labNode(lab, NODE, "cri-o")], {
+      verify: { pull: image.ref },
+    });
     expect(errors).toEqual([]);
     const r = reports![NODE];
     expect(r).toMatchObject({ runtime: { kind: "cri-o", version: "1.36.3" }, action: "reload" });

@@ -83,7 +83,10 @@ test("every node answers over SSH with its pinned host key and sees its own /etc
 test("each containerd answers on the node's standard socket; the CRI-O node runs CRI-O on its socket and has no containerd", async () => {
   for (const n of lab.nodes) {
     if (n.runtime === "crio") {
-      const r = await lab.exec(n, "command -v containerd; ls /run/containerd 2>&1; cat /etc/containers/registries.conf >/dev/null && echo conf-ok; crictl version");
+      const r = await lab.exec(
+        n,
+        "command -v containerd; ls /run/containerd 2>&1; cat /etc/containers/registries.conf >/dev/null && echo conf-ok; crictl version",
+      );
       expect(r.stdout).not.toMatch(/\/containerd\n/);
       expect(r.stdout).toContain("conf-ok");
       expect(r.stdout).toMatch(/RuntimeName:\s+cri-o[\s\S]*RuntimeVersion:\s+1\.36\.3/);

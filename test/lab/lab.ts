@@ -216,10 +216,12 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   }
   if (specs.some((s) => s.runtime === "crio")) {
     for (const b of ["crio", "pinns"]) {
-      if (!fs.existsSync(path.join(tools, b))) throw new Error(`lab: a CRI-O node was requested but ${path.join(tools, b)} is missing (build it with scripts/tools.sh crio)`);
+      if (!fs.existsSync(path.join(tools, b)))
+        throw new Error(`lab: a CRI-O node was requested but ${path.join(tools, b)} is missing (build it with scripts/tools.sh crio)`);
     }
     for (const b of ["conmon", "runc"]) if (!which(b)) throw new Error(`lab: a CRI-O node needs ${b} (apt install conmon runc)`);
   }
+  if (specs.some((s) => s.runtime === "docker") && !which("dockerd")) throw new Error("lab: a Docker node needs dockerd (apt install docker.io)");
   const crictl = path.join(tools, "crictl");
   if (!fs.existsSync(crictl)) log(`[lab] warning: ${crictl} is missing: lab.criPull() will fail (build it with scripts/tools.sh)`);
   await waitForPort443(options.waitForOtherLabMs ?? 300_000, log);
@@ -466,7 +468,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
   const nodes: NodeDescription[] = specs.map((s, i) => {
     const nd = path.join(dir, "nodes", s.name);
     const p: NodePaths = { lab: dir, node: nd, name: s.name };
-    const unit = s.runtime === "crio" ? "crio" : "containerd";
+    const unit = s.runtime === "crio" ? "crio" : s.runtime === "docker" ? "docker" : "containerd";
     for (const d of [
       "etc",
       "var/lib/containerd",
@@ -493,7 +495,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
     }
     put(path.join(nd, "sshd_config"), sshdConfig(p, nodePorts[i], s.user));
     put(path.join(nd, "authorized_keys"), clientPub + "\n");
-    const runtimeLog = path.join(nd, unit === "crio" ? "crio.log" : "containerd.log");
+    const runtimeLog = path.join(nd, unit === "crio" ? "crio.log" : unit === "docker" ? "dockerd.log" : "containerd.log");
     fs.writeFileSync(runtimeLog, "");
     const systemctlLog = path.join(nd, "systemctl.log");
     fs.writeFileSync(systemctlLog, "");
@@ -502,7 +504,9 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
     const etc = path.join(nd, "etc");
     put(path.join(etc, "hosts"), nodeHosts(s.name));
     put(path.join(etc, "ssl", "certs", "ca-certificates.crt"), caBundle);
-    if (s.runtime !== "crio") {
+    if (s.runtime === "docker") {
+      // Debian's docker.io ships no daemon.json: dockerd runs on its defaults until one is written.
+    } else if (s.runtime !== "crio") {
       put(path.join(etc, "containerd", "config.toml"), containerdConfig(s.runtime, s.config ?? "default", s.name));
       put(path.join(etc, "crictl.yaml"), crictlYaml());
       fs.symlinkSync(crictl(tools), path.join(nd, "bin", "crictl"));
@@ -565,8 +569,8 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       config: s.config,
       sudo: s.sudo,
       sudoPassword: s.sudo === "password" ? LAB_USER_PASSWORD : undefined,
-      containerdSocket: s.runtime === "crio" ? undefined : "/run/containerd/containerd.sock",
-      criSocket: s.runtime === "crio" ? "/run/crio/crio.sock" : "/run/containerd/containerd.sock",
+      containerdSocket: s.runtime === "crio" || s.runtime === "docker" ? undefined : "/run/containerd/containerd.sock",
+      criSocket: s.runtime === "crio" ? "/run/crio/crio.sock" : s.runtime === "docker" ? undefined : "/run/containerd/containerd.sock",
       dir: nd,
       sshdLog: path.join(nd, "sshd.log"),
       runtimeLog,
@@ -593,10 +597,13 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       );
       {
         const crio = n.runtime === "crio";
-        const daemon = crio ? "crio" : "containerd";
+        const docker = n.runtime === "docker";
+        const daemon = crio ? "crio" : docker ? "dockerd" : "containerd";
         const probe = crio
           ? ["crictl", "--runtime-endpoint", "unix:///run/crio/crio.sock", "version"]
-          : ["ctr", "--address", "/run/containerd/containerd.sock", "version"];
+          : docker
+            ? ["docker", "--host", "unix:///run/docker.sock", "version"]
+            : ["ctr", "--address", "/run/containerd/containerd.sock", "version"];
         await waitFor(
           `${daemon} of ${n.name}`,
           async () => {
@@ -612,7 +619,9 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
         );
         fs.writeFileSync(path.join(n.dir, "runtime.state"), "active\n");
       }
-      const v = await nsRun(dir, n, [n.runtime === "crio" ? "crio" : "containerd", "--version"], { timeoutMs: 10_000 });
+      const v = await nsRun(dir, n, [n.runtime === "crio" ? "crio" : n.runtime === "docker" ? "dockerd" : "containerd", "--version"], {
+        timeoutMs: 10_000,
+      });
       n.runtimeVersion = v.stdout.split("\n")[0].trim();
     }),
   );
@@ -959,6 +968,24 @@ export class Lab {
     const r = await this.nsExec(n, args, { timeoutMs: opts.timeoutMs ?? 90_000 });
     if (r.code !== 0) throw new Error(`lab: ${n.name}: podman pull ${image} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
     return r.stdout.trim();
+  }
+
+  /**
+   * `docker pull IMAGE` on a Docker node (dockerd reading the node's daemon.json), then its repo digests from
+   * `docker image inspect`. Throws with docker's message when the pull fails.
+   */
+  async dockerPull(ref: NodeRef, image: string, opts: { timeoutMs?: number } = {}): Promise<{ repoDigests: string[]; id: string }> {
+    const n = this.node(ref);
+    const r = await this.nsExec(n, ["docker", "pull", "--quiet", image], { timeoutMs: opts.timeoutMs ?? 90_000 });
+    if (r.code !== 0) throw new Error(`lab: ${n.name}: docker pull ${image} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
+    const info = await this.nsExec(n, ["docker", "image", "inspect", "--format", "{{json .RepoDigests}} {{.Id}}", image], { timeoutMs: 30_000 });
+    const [digests, id] = info.stdout.trim().split(" ");
+    return { repoDigests: JSON.parse(digests) as string[], id };
+  }
+
+  /** `docker rmi IMAGE` on a Docker node (no error when it is not there). */
+  async dockerRemove(ref: NodeRef, image: string): Promise<void> {
+    await this.nsExec(ref, ["docker", "rmi", "--force", image], { timeoutMs: 30_000 });
   }
 
   /** Every `systemctl` call on the node, oldest first. */

@@ -242,15 +242,23 @@ NAME=${q(p.name)}
 STATE="$N/runtime.state"
 `;
   const crio = runtime === "crio";
-  const daemon = crio ? "crio" : "containerd";
+  const docker = runtime === "docker";
+  const daemon = crio ? "crio" : docker ? "dockerd" : "containerd";
   // The daemon and how to tell it answers: real CRI-O 1.36 (its config in the node's /etc/crio) or containerd.
-  const command = crio ? "crio --config /etc/crio/crio.conf" : "containerd";
+  const command = crio
+    ? "crio --config /etc/crio/crio.conf"
+    : docker
+      ? // Its own data and exec roots, pidfile and socket in the node; no iptables, no bridge (nothing runs, only pulls).
+        "dockerd --data-root /var/lib/docker --exec-root /run/docker --pidfile /run/docker.pid --host unix:///run/docker.sock --iptables=false --ip-masq=false --ip-forward=false --bridge=none --storage-driver vfs"
+      : "containerd";
   const answers = crio
     ? `[ -S "$SOCK" ] && timeout 3 crictl --runtime-endpoint "unix://$SOCK" version >/dev/null 2>&1`
-    : `[ -S "$SOCK" ] && timeout 3 ctr --address "$SOCK" version >/dev/null 2>&1`;
+    : docker
+      ? `[ -S "$SOCK" ] && timeout 3 docker --host "unix://$SOCK" version >/dev/null 2>&1`
+      : `[ -S "$SOCK" ] && timeout 3 ctr --address "$SOCK" version >/dev/null 2>&1`;
   return `${head}PIDFILE="$LAB/pids/$NAME.${daemon}.pid"
 LOG="$N/${daemon}.log"
-SOCK=${crio ? "/run/crio/crio.sock" : "/run/containerd/containerd.sock"}
+SOCK=${crio ? "/run/crio/crio.sock" : docker ? "/run/docker.sock" : "/run/containerd/containerd.sock"}
 START_TIMEOUT_DS=300   # 30 s, in tenths
 STOP_TIMEOUT_DS=100    # 10 s
 
@@ -309,7 +317,8 @@ do_start() {
   return 1
 }
 
-# reload: SIGHUP, which CRI-O answers by re-reading its configuration and registries.conf(.d) (containerd has none).
+# reload: SIGHUP, which CRI-O answers by re-reading its configuration and registries.conf(.d), and dockerd by
+# re-reading daemon.json (registry-mirrors and insecure-registries among others); containerd has none.
 do_reload() {
   alive || return 1
   echo "$(stamp) lab: reloading ${daemon} (SIGHUP to pid $(cat "$PIDFILE"))" >> "$LOG"
@@ -543,6 +552,9 @@ export function bootScript(o: BootOptions): string {
     `mount --bind "$N/data/containerd" /var/lib/containerd`,
     `mount --bind "$N/data/containers" /var/lib/containers`,
   ];
+  if (o.runtime === "docker") {
+    lines.push(`mkdir -p "$N/data/docker" /var/lib/docker`, `mount --bind "$N/data/docker" /var/lib/docker`);
+  }
   if (o.runtime === "containerd2") {
     lines.push(`mount --bind ${q(path.join(o.toolsBin, "containerd2"))} /usr/bin/containerd`);
     lines.push(`mount --bind ${q(path.join(o.toolsBin, "ctr2"))} /usr/bin/ctr`);

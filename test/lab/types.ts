@@ -13,7 +13,12 @@ export type NodeRuntime =
    * CRI-O node: real CRI-O 1.36.3 (`.tools/bin/crio`) on `/run/crio/crio.sock`, no containerd at all; its
    * `/etc/containers/registries.conf(.d)` is read by CRI-O and by skopeo/podman (the same library).
    */
-  | "crio";
+  | "crio"
+  /**
+   * Docker node: Debian's dockerd 20.10 (with the containerd it manages) on `/run/docker.sock`, vfs storage in the
+   * node's `/var/lib/docker`, no iptables, no bridge; `/etc/docker/daemon.json` as Debian ships it (absent).
+   */
+  | "docker";
 
 /**
  * Which `config.toml` a containerd node starts with.
@@ -95,8 +100,8 @@ export interface NodeDescription {
   sudoPassword?: string;
   /** containerd socket inside the node (`/run/containerd/containerd.sock`), containerd nodes only. */
   containerdSocket?: string;
-  /** The CRI socket crictl talks to: containerd's, or CRI-O's (`/run/crio/crio.sock`). */
-  criSocket: string;
+  /** The CRI socket crictl talks to: containerd's, or CRI-O's (`/run/crio/crio.sock`); none on a Docker node. */
+  criSocket?: string;
   /** The node's own directory in the lab dir (logs, pid files, overlay upper dirs). */
   dir: string;
   /** sshd log (`sshd -e` output, `LogLevel VERBOSE`). */
