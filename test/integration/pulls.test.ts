@@ -354,9 +354,9 @@ describe.each([
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// CRI-O-style node: registries.conf.d drop-in read by skopeo (containers/image, as CRI-O).
+// CRI-O node: the registries.conf.d drop-in read by CRI-O itself (over CRI) and by skopeo (the same library).
 
-describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
+describe("node3 (CRI-O) with the registries.conf.d drop-in", () => {
   const name = "node3";
   const dropIn = `${PATHS.registriesDir}/99-registry-mirrors-docker.io.conf`;
 
@@ -377,6 +377,12 @@ describe("node3 (CRI-O-style) with the registries.conf.d drop-in", () => {
     expect(info.Digest).toBe(img.digest);
     const reqs = expectServedOnlyBy(lab, img, marks, "mirror");
     expect(reqs.every((r) => r.userAgent.startsWith("skopeo/"))).toBe(true);
+    // CRI-O itself, after the reload: a CRI pull served by the mirror.
+    const cri = await lab.pushImage("library/crio-proof");
+    const criMarks = mark(lab);
+    expect((await withUpstreamDown(lab, () => lab.criPull(name, cri.ref))).repoDigests.join()).toContain(cri.digest);
+    const served = expectServedOnlyBy(lab, cri, criMarks, "mirror");
+    expect(served.some((r) => r.userAgent.startsWith("cri-o/"))).toBe(true);
   });
 
   test("fallback off, mirror unreachable, upstream UP: skopeo fails and never contacts the upstream", async () => {
