@@ -102,6 +102,22 @@ gobuild_dir() {
   mv -f "$tmp" "$out"
 }
 
+# tool_build NAME LABEL KEY BUILD_FN OUTPUT...: build NAME with BUILD_FN unless its stamp matches KEY and every output
+# exists (LABEL names it in messages); with --check, only say whether it would be built.
+tool_build() {
+  local name=$1 label=$2 key=$3 build=$4 f outs=""
+  shift 4
+  for f in "$@"; do outs="$outs${outs:+, }$BIN/$f"; done
+  if stamp_ok "$name" "$key" "$@" && [ -z "$FORCE" ]; then
+    say "$label: up to date ($outs)"
+    return
+  fi
+  [ -n "$CHECK" ] && { say "$label: missing or stale"; STALE=1; return; }
+  say "building $label ..."
+  timed "$label" "$build"
+  write_stamp "$name" "$key"
+}
+
 timed() { # timed LABEL CMD...: run and report the wall time
   local label=$1 t0 t1
   shift
@@ -126,17 +142,8 @@ build_containerd2() {
   CGO_ENABLED=0 gobuild containerd ctr2 $pkg/cmd/ctr -tags "$CONTAINERD_TAGS" -ldflags "$ld"
 }
 tool_containerd2() {
-  local key
   require_go
-  key=$(containerd_key)
-  if stamp_ok containerd2 "$key" containerd2 ctr2 && [ -z "$FORCE" ]; then
-    say "containerd2 $CONTAINERD_VERSION: up to date ($BIN/containerd2, $BIN/ctr2)"
-    return
-  fi
-  [ -n "$CHECK" ] && { say "containerd2 $CONTAINERD_VERSION: missing or stale"; STALE=1; return; }
-  say "building containerd2 + ctr2 $CONTAINERD_VERSION ..."
-  timed "containerd2+ctr2 $CONTAINERD_VERSION" build_containerd2
-  write_stamp containerd2 "$key"
+  tool_build containerd2 "containerd2 + ctr2 $CONTAINERD_VERSION" "$(containerd_key)" build_containerd2 containerd2 ctr2
 }
 
 # --- crictl ------------------------------------------------------------------------
@@ -150,17 +157,8 @@ build_crictl() {
     -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=${CRICTL_VERSION#v}"
 }
 tool_crictl() {
-  local key
   require_go
-  key=$(crictl_key)
-  if stamp_ok crictl "$key" crictl && [ -z "$FORCE" ]; then
-    say "crictl $CRICTL_VERSION: up to date ($BIN/crictl)"
-    return
-  fi
-  [ -n "$CHECK" ] && { say "crictl $CRICTL_VERSION: missing or stale"; STALE=1; return; }
-  say "building crictl $CRICTL_VERSION ..."
-  timed "crictl $CRICTL_VERSION" build_crictl
-  write_stamp crictl "$key"
+  tool_build crictl "crictl $CRICTL_VERSION" "$(crictl_key)" build_crictl crictl
 }
 
 # --- upstream sources (release trees the module proxy does not serve) ---------------------
@@ -225,17 +223,9 @@ build_crio() {
   rm -rf "$tmp"
 }
 tool_crio() {
-  local key
   require_go
-  key=$(crio_key)
-  if stamp_ok crio "$key" crio pinns && [ -z "$FORCE" ]; then
-    say "crio $CRIO_VERSION: up to date ($BIN/crio, $BIN/pinns)"
-    return
-  fi
-  [ -n "$CHECK" ] && { say "crio $CRIO_VERSION: missing or stale"; STALE=1; return; }
-  say "building crio $CRIO_VERSION and pinns from $CRIO_SRC (about 1.5 min on 2 cores the first time) ..."
-  timed "crio $CRIO_VERSION" build_crio
-  write_stamp crio "$key"
+  # About 1.5 min on 2 cores the first time.
+  tool_build crio "crio $CRIO_VERSION + pinns (from $CRIO_SRC)" "$(crio_key)" build_crio crio pinns
 }
 
 # --- pulumi (CLI + Node.js language host + dynamic-provider shim) -------------------------

@@ -1,21 +1,10 @@
 /** Test helpers for the converters: reading a directory as a map, and what a spec means (for round trips). */
-import { readdirSync, readFileSync, statSync } from "fs";
-import { join } from "path";
+import { readFileSync } from "fs";
 import { parse } from "yaml";
 import type { Mirror } from "../../src";
 import { canonicalUpstream } from "../../src/model/validate";
 
-/** Every file under `dir`, by path relative to it. */
-export function readTree(dir: string, prefix = ""): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of readdirSync(dir).sort()) {
-    const full = join(dir, name);
-    const rel = prefix ? `${prefix}/${name}` : name;
-    if (statSync(full).isDirectory()) Object.assign(out, readTree(full, rel));
-    else out[rel] = readFileSync(full, "utf8");
-  }
-  return out;
-}
+export { readTree } from "../../src/cli/spec-file";
 
 /** The mirrors of a spec file (`mirrors: [...]`). */
 export function readSpec(file: string): Mirror[] {
