@@ -104,3 +104,41 @@ export function hostKeyCheckScript(nodeName: string, host: string, port: number,
     "",
   ].join("\n");
 }
+
+/** One node in the combined host-key check: its address and pinned key, or behind a proxy (checked by the connection). */
+export type HostKeyTarget = { node: string; host: string; port: number; hostKey: string } | { node: string; proxy: true };
+
+/**
+ * One local script that checks every node's host key at once (each {@link hostKeyCheckScript} in the background), so
+ * that a cluster costs one engine step, not one per node. It always succeeds; per node it prints a block
+ * `RM-HOSTKEY <node> <exit code>`, the node check's output, `RM-HOSTKEY-END` (see {@link parseHostKeyChecks}).
+ */
+export function hostKeysCheckScript(targets: HostKeyTarget[]): string {
+  const lines = ["set -u", "d=$(mktemp -d) || exit 1", "trap 'rm -rf \"$d\"' EXIT"];
+  targets.forEach((t, i) => {
+    const script =
+      "proxy" in t
+        ? `echo 'node ${t.node} is behind a proxy: its host key is checked by the SSH connection'`
+        : hostKeyCheckScript(t.node, t.host, t.port, t.hostKey);
+    // A function whose body is a subshell: the node's `exit` ends only its own check. Readable in previews as it is.
+    lines.push(`check_${i}() (`, script.trimEnd(), ")", `{ check_${i} >"$d/${i}.out" 2>"$d/${i}.err"; echo $? >"$d/${i}.rc"; } &`);
+  });
+  lines.push("wait");
+  targets.forEach((t, i) => {
+    lines.push(`printf 'RM-HOSTKEY %s %s\\n' ${shq(t.node)} "$(cat "$d/${i}.rc")"; cat "$d/${i}.out" "$d/${i}.err"; echo RM-HOSTKEY-END`);
+  });
+  return `${lines.join("\n")}\n`;
+}
+
+/** What the combined check said of each node: its exit code and output (a fingerprint, or what went wrong). */
+export function parseHostKeyChecks(stdout: string): Map<string, { code: number; lines: string[] }> {
+  const out = new Map<string, { code: number; lines: string[] }>();
+  let current: { code: number; lines: string[] } | undefined;
+  for (const line of stdout.split("\n")) {
+    const head = /^RM-HOSTKEY (\S+) (\d+)$/.exec(line);
+    if (head) out.set(head[1], (current = { code: Number(head[2]), lines: [] }));
+    else if (line === "RM-HOSTKEY-END") current = undefined;
+    else if (current && line !== "") current.lines.push(line);
+  }
+  return out;
+}

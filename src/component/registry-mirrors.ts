@@ -20,7 +20,7 @@ import { VerifyMode, type MirrorNodeArgs, type NodeReport, type NodeVerifyArgs, 
 import { effectiveCheck, mirrorForImage, parseImageReference, probeTargets, proofPlan, ProbeMode, type ImageReference } from "../node/checks";
 import type { ApplyChecks } from "../node/protocol";
 import { verifyReadBack } from "./verify";
-import { hostKeyCheckScript, hostKeyProblems, type TrustedConnection } from "./host-key";
+import { hostKeyProblems, hostKeysCheckScript, parseHostKeyChecks, type HostKeyTarget, type TrustedConnection } from "./host-key";
 import { INSTANCE_NAME_PATTERN, instanceName, instanceOwner } from "./instance";
 import { claimInProgram } from "./program-claims";
 import { asArgumentsError, failure, RegistryMirrorsArgumentsError } from "./errors";
@@ -43,9 +43,9 @@ function verifyArgs(verify: RegistryMirrorsArgs["verify"]): VerifyArgs {
  * the files back and verifies them; its delete returns the node to its state before this tool. The apply runs only
  * when the node's desired configuration changes, so an unchanged stack opens no SSH session; the read runs only when
  * something the plan takes from the node can change (runtime, paths, legacy mode, mirrors held in the main config),
- * so a change of hosts.toml files alone costs one session. Two local resources (no login on the node):
+ * so a change of hosts.toml files alone costs one session. Local resources (no login on the node):
  * `<name>-<node>-main-config` is updated exactly when the node's planned main config changes (restarts are staged
- * by it), and `<name>-<node>-host-key` checks the node's SSH host key before its commands run.
+ * by it), and one `<name>-host-keys` checks every node's SSH host key before its commands run.
  */
 export class RegistryMirrors extends pulumi.ComponentResource {
   /** Per node: what was seen, written, restarted and verified. */
@@ -83,9 +83,20 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     );
     const program = instanceName(pulumi.getProject(), pulumi.getStack(), name);
 
+    // One local check of every node's SSH host key (created after the nodes, which give its inputs): one engine step
+    // for the whole cluster instead of one per node, so it does not hold up the applies in the engine's queue.
+    let resolveHostKeys!: (check: command.local.Command | undefined) => void;
+    const hostKeyCheck = new Promise<command.local.Command | undefined>((resolve) => (resolveHostKeys = resolve));
+    const hostKeys = {
+      stdout: pulumi.output(hostKeyCheck.then((c) => (c ? settled(c.stdout, undefined as string | undefined) : ""))),
+      resources: hostKeyCheck.then((c): pulumi.Resource[] => (c ? [c] : [])),
+    };
+
     const restartFlags: Promise<boolean>[] = [];
     const applies: command.remote.Command[] = [];
     const reports: Record<string, pulumi.Output<NodeReport>> = {};
+    const hostKeyTargets: pulumi.Output<HostKeyTarget>[] = [];
+    const hostKeyTriggers: pulumi.Output<string>[] = [];
     args.nodes.forEach((node, index) => {
       const nodeSetup = new NodeSetup(name, node, {
         mirrors,
@@ -99,6 +110,7 @@ export class RegistryMirrors extends pulumi.ComponentResource {
         owner,
         program,
         index,
+        hostKeys,
         parent: this,
         // Restarts are staged: this node waits for the apply of the restarting node `maxParallel` places before
         // it. An earlier node that failed (or is unknown in a preview) counts as not restarting, so one
@@ -112,7 +124,25 @@ export class RegistryMirrors extends pulumi.ComponentResource {
       });
       applies.push(nodeSetup.apply);
       reports[node.name] = nodeSetup.report;
+      if (nodeSetup.hostKeyTarget) {
+        hostKeyTargets.push(nodeSetup.hostKeyTarget);
+        hostKeyTriggers.push(nodeSetup.hostKeyTrigger!);
+      }
     });
+    resolveHostKeys(
+      hostKeyTargets.length === 0
+        ? undefined
+        : new command.local.Command(
+            `${name}-host-keys`,
+            {
+              create: pulumi.unsecret(pulumi.all(hostKeyTargets).apply(hostKeysCheckScript)),
+              // Changes with everything that makes a read or an apply run (an update, which runs `create` again).
+              stdin: pulumi.secret(pulumi.all(hostKeyTriggers).apply((t) => sha256(JSON.stringify(t)))),
+              addPreviousOutputInEnv: false,
+            },
+            { parent: this },
+          ),
+    );
     this.reports = pulumi.output(reports);
     this.registerOutputs({ reports: this.reports });
   }
@@ -147,6 +177,8 @@ interface NodeSetupOptions {
   program: string;
   /** The node's index in `nodes`, for field paths in messages. */
   index: number;
+  /** The combined host-key check: what it printed (undefined in a preview) and the resource to wait for. */
+  hostKeys: { stdout: pulumi.Output<string | undefined>; resources: Promise<pulumi.Resource[]> };
   parent: pulumi.Resource;
   dependsOn: (needsRestart: Promise<boolean>) => Promise<pulumi.Resource[]>;
 }
@@ -155,6 +187,9 @@ interface NodeSetupOptions {
 class NodeSetup {
   readonly apply: command.remote.Command;
   readonly report: pulumi.Output<NodeReport>;
+  /** This node in the combined host-key check (none with `insecureIgnoreHostKey`), and what makes that check run. */
+  readonly hostKeyTarget?: pulumi.Output<HostKeyTarget>;
+  readonly hostKeyTrigger?: pulumi.Output<string>;
 
   constructor(component: string, node: MirrorNodeArgs, opts: NodeSetupOptions) {
     const givenKind = node.runtime && node.runtime !== "auto" ? node.runtime : undefined;
@@ -166,7 +201,7 @@ class NodeSetup {
 
     // The connection as the commands get it, its host keys checked once its Outputs resolve (plain ones were
     // checked before anything was registered).
-    const connection = pulumi.output(node.connection).apply((c) => {
+    const given = pulumi.output(node.connection).apply((c) => {
       const problems = hostKeyProblems(`nodes[${opts.index}]`, node.name, insecure, c as TrustedConnection);
       if (problems.length > 0)
         throw failure(`registry-mirrors: node ${node.name}: step connection`, new RegistryMirrorsError(problems, "invalid connection"), opts.parent);
@@ -193,28 +228,33 @@ class NodeSetup {
       ),
     );
 
-    // Before the read or the apply runs (whenever their inputs may change), the node must show the pinned host key;
-    // a changed key fails here with both fingerprints. Nodes behind a proxy are checked by the connection alone.
-    const hostKeyCheck = insecure
-      ? undefined
-      : new command.local.Command(
-          `${component}-${node.name}-host-key`,
-          {
-            create: pulumi.unsecret(
-              connection.apply((c) =>
-                c.proxy
-                  ? `echo 'node ${node.name} is behind a proxy: its host key is checked by the SSH connection'`
-                  : hostKeyCheckScript(node.name, c.host, c.port ?? 22, c.hostKey!),
-              ),
-            ),
-            // Changes with everything that makes the read or the apply run (an update, which runs `create` again).
-            stdin: pulumi.secret(
-              pulumi.all([opts.mirrors, readKey, connection]).apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: opts.runStamp ?? null }))),
-            ),
-            addPreviousOutputInEnv: false,
-          },
-          { parent: opts.parent },
-        );
+    // Before the read or the apply runs (whenever their inputs may change), the node must show the pinned host key:
+    // the commands get the connection only once the combined check said so for this node. A changed key fails here
+    // with both fingerprints; nodes behind a proxy are checked by the connection alone.
+    if (!insecure) {
+      this.hostKeyTarget = given.apply((c): HostKeyTarget =>
+        c.proxy ? { node: node.name, proxy: true } : { node: node.name, host: c.host, port: c.port ?? 22, hostKey: c.hostKey! },
+      );
+      this.hostKeyTrigger = pulumi
+        .all([opts.mirrors, readKey, given])
+        .apply(([m, k, c]) => sha256(JSON.stringify({ m, k, c, stamp: opts.runStamp ?? null })));
+    }
+    let keyWarned = false;
+    const connection = insecure
+      ? given
+      : pulumi.all([given, opts.hostKeys.stdout]).apply(([c, out]) => {
+          const verdict = out === undefined ? undefined : parseHostKeyChecks(out).get(node.name);
+          // Unknown in a preview, or from a check that ran before this node existed: the next check covers it.
+          if (!verdict) return c;
+          const said = verdict.lines.map((l) => l.replace(`registry-mirrors: node ${node.name}: step host-key: `, ""));
+          if (verdict.code !== 0) throw failure(`registry-mirrors: node ${node.name}: step host-key`, said.join("\n"), opts.parent);
+          const notes = said.filter((l) => !/^SHA256:/.test(l) && l !== "unanswered" && l !== "unchecked" && !/is behind a proxy/.test(l));
+          if (notes.length > 0 && !keyWarned) {
+            keyWarned = true;
+            pulumi.log.warn(`node ${node.name}: ${notes.join("; ")}`, opts.parent);
+          }
+          return c;
+        });
     const read = new command.remote.Command(
       `${component}-${node.name}-read`,
       {
@@ -224,7 +264,7 @@ class NodeSetup {
         logging: "stderr",
         addPreviousOutputInEnv: false,
       },
-      { parent: opts.parent, deleteBeforeReplace: true, additionalSecretOutputs: ["stdout"], dependsOn: hostKeyCheck ? [hostKeyCheck] : [] },
+      { parent: opts.parent, deleteBeforeReplace: true, additionalSecretOutputs: ["stdout"], dependsOn: opts.hostKeys.resources },
     );
     const state = read.stdout.apply(parseReadOutput);
     const kind: pulumi.Output<RuntimeKind> = givenKind ? pulumi.output(givenKind) : pulumi.unsecret(state.apply((s) => s.runtime.kind));
@@ -312,6 +352,10 @@ class NodeSetup {
       false,
     );
 
+    // The restart chain, and the host-key check.
+    const applyDependsOn: Promise<pulumi.Resource[]> = Promise.all([opts.dependsOn(needsRestart), opts.hostKeys.resources]).then(
+      ([restarts, keys]) => [...restarts, ...keys],
+    );
     this.apply = new command.remote.Command(
       `${component}-${node.name}-apply`,
       {
@@ -325,7 +369,7 @@ class NodeSetup {
       },
       {
         parent: opts.parent,
-        dependsOn: opts.dependsOn(needsRestart),
+        dependsOn: applyDependsOn,
         deleteBeforeReplace: true,
         additionalSecretOutputs: ["stdout"],
         customTimeouts: { create: "15m", update: "15m", delete: "15m" },

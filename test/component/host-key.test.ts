@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { fingerprint, hostKeyCheckScript, parsePublicKey } from "../../src/component/host-key";
+import { fingerprint, hostKeyCheckScript, hostKeysCheckScript, parseHostKeyChecks, parsePublicKey } from "../../src/component/host-key";
 import { freePort } from "../lab/proc";
 import { ThrowawaySshd } from "../lab/sshd";
 
@@ -73,6 +73,28 @@ describe("the local host-key check script, against a real sshd", () => {
     const r = check(port, ecdsa);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/the node presents no ecdsa-sha2-nistp256 key \(it offers: ssh-ed25519,ssh-rsa\)/);
+  });
+
+  it("checks several nodes in one script, each with its own verdict, and always succeeds itself", async () => {
+    const other = key("other2", "ed25519");
+    const script = hostKeysCheckScript([
+      { node: "good", host: "127.0.0.1", port, hostKey: served },
+      { node: "bad", host: "127.0.0.1", port, hostKey: other },
+      { node: "hidden", proxy: true },
+      { node: "gone", host: "127.0.0.1", port: await freePort(), hostKey: served },
+    ]);
+    const r = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(0);
+    const verdicts = parseHostKeyChecks(r.stdout);
+    expect([...verdicts.keys()]).toEqual(["good", "bad", "hidden", "gone"]);
+    expect(verdicts.get("good")).toEqual({ code: 0, lines: [fingerprint(served)] });
+    expect(verdicts.get("bad")!.code).toBe(1);
+    expect(verdicts.get("bad")!.lines.join("\n")).toContain(
+      `node bad: step host-key: the SSH host key at 127.0.0.1:${port} changed: pinned ${fingerprint(other)}`,
+    );
+    expect(verdicts.get("hidden")).toEqual({ code: 0, lines: ["node hidden is behind a proxy: its host key is checked by the SSH connection"] });
+    expect(verdicts.get("gone")!.code).toBe(0);
+    expect(verdicts.get("gone")!.lines).toContain("unanswered");
   });
 
   it("passes a node that does not answer: the connection will give its own error", async () => {

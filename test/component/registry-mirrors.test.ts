@@ -190,7 +190,7 @@ describe("SSH host keys", () => {
     const reports = await valueOf(component.reports);
     expect(reports!.n1.hostKey).toBe("not checked");
     expect(reports!.n1.warnings[0]).toContain("insecureIgnoreHostKey");
-    expect(recorded.some((r) => r.name === "insecure-n1-host-key")).toBe(false);
+    expect(recorded.some((r) => r.name === "insecure-host-keys")).toBe(false);
     const problems = problemsOf(
       () =>
         new rm.RegistryMirrors("both", {
@@ -211,8 +211,10 @@ describe("SSH host keys", () => {
     expect(hostKeyProblems("nodes[0]", "n1", false, { host: "10.0.1.11", hostKey: "" }).map((p) => p.path)).toEqual(["nodes[0].connection.hostKey"]);
   });
 
-  it("before the read, a local check compares the node's key with the pinned fingerprint (no SSH session)", () => {
-    const check = recorded.find((r) => r.name === "mirrors-node-1-host-key")!;
+  it("before the read, one local check for all nodes compares each node's key with the pinned fingerprint (no SSH session)", async () => {
+    await settle();
+    expect(recorded.filter((r) => r.name.startsWith("mirrors-") && r.name.includes("host-key")).map((r) => r.name)).toEqual(["mirrors-host-keys"]);
+    const check = recorded.find((r) => r.name === "mirrors-host-keys")!;
     expect(check.type).toBe("command:local:Command");
     expect(check.inputs.connection).toBeUndefined();
     expect(String(check.inputs.create)).toContain("ssh-keyscan -T 5 -p 2201 '127.0.0.1'");
