@@ -172,6 +172,8 @@ describe("after the apply: the runtime's own view and the proof pull", () => {
       expect(message).not.toMatch(/node node2: step/);
       for (const n of NODES) expect(snapshot(n)).toEqual(before[n]);
       expect(await lab.runtimeState("node1")).toBe("active");
+      // Nothing of the failed proof stays: no namespace of it on node1.
+      expect(await lab.nsExecOk("node1", "ctr namespaces ls -q")).not.toContain("registry-mirrors-proof");
     } finally {
       await lab.upstreamUp();
     }

@@ -291,6 +291,8 @@ prove_pull() {
     say "  through $label: $(tail -n 3 "$d/log" | tr '\n' ' ' | head -c 400)" >> "$RUN/proof-failed"
     rm -rf "$d"
   done < "$RUN/proofs"
+  # Nothing of a failed proof stays on the node: containerd's namespace for it goes too.
+  [ "$PROOF_KIND" != containerd ] || ctr namespaces rm registry-mirrors-proof >/dev/null 2>&1
   say "RM-PROOF-RESULT fail - -"
   roll_back proof "no mirror endpoint served $PROOF_REF (the upstream was excluded from the proof pull):
 $(cat "$RUN/proof-failed")
