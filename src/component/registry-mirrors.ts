@@ -301,12 +301,13 @@ class NodeSetup {
       : plan.apply((p) => p.files);
     // The checks around the apply: probes of every endpoint before it, the runtime's own view and the proof pull after.
     const proofImage = opts.checks.pull ? (parseImageReference(opts.checks.pull) as ImageReference) : undefined;
-    const applyChecks = (k: RuntimeKind, mirrors: Mirror[], resource: pulumi.Resource): ApplyChecks => {
+    // Computed once: the command takes the runtime question and the proof's image, the stdin the probes and its files.
+    const checks = pulumi.all([kind, opts.mirrors]).apply(([k, mirrors]): ApplyChecks => {
       if (proofImage && !mirrorForImage(mirrors, proofImage)) {
         throw failure(
           `registry-mirrors: node ${node.name}: step verify`,
           `verify.pull: ${proofImage.full} is from ${proofImage.registry}, which no mirror configures; pull an image of a mirrored upstream`,
-          resource,
+          opts.parent,
         );
       }
       return {
@@ -315,8 +316,8 @@ class NodeSetup {
         proof: proofImage ? proofPlan(mirrors, k, proofImage, paths) : undefined,
         authFile: paths.containersAuthFile,
       };
-    };
-    const script = pulumi.all([kind, specFiles, read.urn, opts.owner, opts.mirrors]).apply(([k, files, readUrn, owner, mirrors]) =>
+    });
+    const script = pulumi.all([kind, specFiles, read.urn, opts.owner, checks]).apply(([k, files, readUrn, owner, nodeChecks]) =>
       applyScript(
         {
           ...target,
@@ -325,14 +326,14 @@ class NodeSetup {
           paths,
           healthTimeoutSeconds: opts.healthTimeoutSeconds,
           reread: `pulumi up --replace '${readUrn}'`,
-          checks: applyChecks(k, mirrors, opts.parent),
+          checks: nodeChecks,
         },
         files,
       ),
     );
-    const stdin = pulumi.all([plan, state, specFiles, connection, kind, opts.mirrors]).apply(([p, s, files, c, k, mirrors]) => {
+    const stdin = pulumi.all([plan, state, specFiles, connection, checks]).apply(([p, s, files, c, nodeChecks]) => {
       claimInProgram(`${c.host}:${c.port ?? 22}`, opts.program, node.name, opts.index, p.files);
-      return applyStdin(p, s.mainConfig, files, applyChecks(k, mirrors, read));
+      return applyStdin(p, s.mainConfig, files, nodeChecks);
     });
 
     // The read may predate the last apply, so "the plan changes the main config" is not "the node's main config

@@ -6,6 +6,7 @@
 import { canonicalUpstream } from "../model/validate";
 import { hostsDirName, parseEndpointUrl } from "../render/common";
 import { mirrorToHostsFile, renderHostsToml } from "../render/containerd/hosts";
+import { crioLocation } from "../render/crio";
 import type { Mirror, MirrorEndpoint, NodePaths, RuntimeKind } from "../model/types";
 import { stringify } from "smol-toml";
 
@@ -172,7 +173,8 @@ export function proofPlan(mirrors: Mirror[], runtime: RuntimeKind, image: ImageR
     image,
     attempts: mirror.endpoints.map((endpoint) => {
       const parsed = parseEndpointUrl(endpoint.url);
-      const base = parsed.path.startsWith("/v2/") ? `${parsed.hostPort}${parsed.path.slice(3)}` : parsed.hostPort;
+      // The plan was rendered already, so every endpoint has a location.
+      const base = crioLocation(parsed) ?? parsed.hostPort;
       const entry: Record<string, unknown> = { prefix, location: `${base}/${image.repository}` };
       if (parsed.scheme === "http" || endpoint.skipVerify === true) entry.insecure = true;
       return { label: parsed.url, name: "registries.conf", content: `${stringify({ registry: [entry] })}\n` };

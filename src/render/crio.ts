@@ -111,13 +111,19 @@ function registryTable(mirror: Mirror, i: number, problems: Problem[]): Record<s
  * `host/<namespace>`; a path that does not start with `/v2` cannot be expressed.
  */
 function mirrorLocation(endpoint: ParsedEndpoint, at: string, problems: Problem[]): string {
-  if (!needsOverridePath(endpoint)) return endpoint.hostPort;
-  if (endpoint.path.startsWith("/v2/")) return `${endpoint.hostPort}${endpoint.path.slice(3)}`;
+  const location = crioLocation(endpoint);
+  if (location !== undefined) return location;
   problems.push({
     path: at,
     message: `containers/image always requests ${endpoint.hostPort}/v2/…; a mirror path must start with /v2/ (e.g. https://${endpoint.hostPort}/v2${endpoint.path})`,
   });
   return endpoint.hostPort;
+}
+
+/** An endpoint as a containers-registries.conf `location`; undefined for a path containers/image cannot request. */
+export function crioLocation(endpoint: ParsedEndpoint): string | undefined {
+  if (!needsOverridePath(endpoint)) return endpoint.hostPort;
+  return endpoint.path.startsWith("/v2/") ? `${endpoint.hostPort}${endpoint.path.slice(3)}` : undefined;
 }
 
 /** containers-auth.json entries, keyed by mirror host. */

@@ -5,6 +5,9 @@
 # and RM-PROOF <label> <name> <payload>, payload ids naming RM-FILE blocks. Needs curl or GNU wget for probes; ctr,
 # skopeo/podman or docker for proofs; crictl (or containerd) and docker for the runtime's own view.
 
+# cri_answers SOCKET: crictl is here and a CRI runtime answers on SOCKET.
+cri_answers() { command -v crictl >/dev/null 2>&1 && timeout 10 crictl -r "unix://$1" version >/dev/null 2>&1; }
+
 # probe_get URL DIR: one GET with DIR/curl or DIR/wget as config; sets code (000 when there was no HTTP answer),
 # secs, rc and err, and leaves the response headers in DIR/headers.
 probe_get() {
@@ -208,7 +211,7 @@ check_effective() {
       # The same canary as containerd's, as a drop-in: CRI-O re-reads registries.conf.d on reload (SIGHUP), so the
       # canary needs a reload in and one out. Its error names 127.0.0.1:9 only when the running CRI-O read the drop-in.
       dir=$2; sock=$3; canary=registry-mirrors-canary.invalid
-      if ! { command -v crictl >/dev/null 2>&1 && timeout 10 crictl -r "unix://$sock" version >/dev/null 2>&1; }; then
+      if ! cri_answers "$sock"; then
         say "RM-EFFECTIVE unchecked CRI-O does not answer on $sock (or crictl is missing); the proof pull (verify.pull) shows the mirrors in use"
         return 0
       fi
@@ -255,7 +258,7 @@ prove_pull() {
         ;;
       cri-o)
         payload "$id" > "$d/registries.conf"
-        if command -v crictl >/dev/null 2>&1 && timeout 10 crictl -r "unix://$CRI_SOCKET" version >/dev/null 2>&1; then
+        if cri_answers "$CRI_SOCKET"; then
           # Through CRI-O itself: a drop-in for exactly this repository (the longest prefix wins over every other
           # drop-in) located at the endpoint, in for one pull. An image the node already had is left there.
           drop=$PROOF_DIR/zz-registry-mirrors-proof.conf
