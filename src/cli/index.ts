@@ -9,7 +9,8 @@ import { dirname, join } from "path";
 import { parseArgs } from "util";
 import { EXPORT_FORMATS, IMPORT_FORMATS, type AnyImportOptions } from "../convert";
 import { toYaml } from "../convert/common";
-import { RegistryMirrorsError, type RuntimeInfo } from "../model/types";
+import { isRancherDistribution, mainConfigPath } from "../model/runtimes";
+import { DEFAULT_PATHS, RegistryMirrorsError, type RuntimeInfo } from "../model/types";
 import { normalizeVersion } from "../model/version";
 import { renderNodeConfig } from "../render";
 import { planFiles, shownContent, unifiedDiff } from "./files";
@@ -31,7 +32,14 @@ export interface Io {
   readonly err: (text: string) => void;
 }
 
-const RUNTIMES: Readonly<Record<string, RuntimeInfo["kind"]>> = { containerd: "containerd", "cri-o": "cri-o", crio: "cri-o", docker: "docker" };
+const RUNTIMES: Readonly<Record<string, RuntimeInfo["kind"]>> = {
+  containerd: "containerd",
+  "cri-o": "cri-o",
+  crio: "cri-o",
+  docker: "docker",
+  k3s: "k3s",
+  rke2: "rke2",
+};
 
 const HELP: Readonly<Record<string, string>> = {
   main: `Usage: registry-mirrors <command> [options]
@@ -57,9 +65,9 @@ problem ("<file>: <field path>: <what to do>") on stderr and exits 1.
 
 Prints every file the spec writes on a node of that runtime, each under a "==> <path>" line.
 
-  --runtime <kind[@version]>  containerd@2.0, containerd@1.7, cri-o, docker@24.0 (required)
-  --live <file>               the node's current main config (containerd config.toml, Docker daemon.json), so the
-                              edit of it is shown too
+  --runtime <kind[@version]>  containerd@2.0, containerd@1.7, cri-o, docker@24.0, k3s@1.31, rke2@1.31 (required)
+  --live <file>               the node's current main config (containerd config.toml, Docker daemon.json,
+                              k3s/RKE2 registries.yaml), so the edit of it is shown too
   --out <dir>                 write the files under <dir> (<dir>/etc/containerd/…) with their modes instead
   --show-secrets              print files holding credentials or keys (masked by a hash otherwise)
 `,
@@ -128,7 +136,7 @@ function parseRuntime(text: string | boolean | undefined): RuntimeInfo {
   if (typeof text !== "string") throw new UsageError("--runtime is required, e.g. --runtime containerd@2.0 (or cri-o, docker@24.0)");
   const [kindText, versionText] = text.split("@", 2);
   const kind = RUNTIMES[kindText.toLowerCase()];
-  if (!kind) throw new UsageError(`--runtime: unknown runtime "${kindText}"; use containerd, cri-o or docker`);
+  if (!kind) throw new UsageError(`--runtime: unknown runtime "${kindText}"; use containerd, cri-o, docker, k3s or rke2`);
   if (versionText === undefined) return { kind };
   const version = normalizeVersion(versionText);
   if (!version) throw new UsageError(`--runtime: "${versionText}" is not a version; write e.g. containerd@2.0 or containerd@1.7.22`);
@@ -139,7 +147,8 @@ function parseRuntime(text: string | boolean | undefined): RuntimeInfo {
 function renderFor(file: string, runtime: RuntimeInfo, live: string | undefined) {
   const mirrors = readSpecFile(file);
   try {
-    return renderNodeConfig({ mirrors, runtime, liveConfig: live });
+    // k3s/RKE2 nodes have no registries.yaml until one is written: without --live, show the file as it would be new.
+    return renderNodeConfig({ mirrors, runtime, liveConfig: live ?? (isRancherDistribution(runtime.kind) ? "" : undefined) });
   } catch (e) {
     if (e instanceof RegistryMirrorsError) throw fromRegistryError(e, file);
     throw e;
@@ -148,8 +157,8 @@ function renderFor(file: string, runtime: RuntimeInfo, live: string | undefined)
 
 /** The live main config as a file, for diffs where the plan leaves it alone. */
 function liveFile(runtime: RuntimeInfo, live: string | undefined): { path: string; content: string } | undefined {
-  if (live === undefined || runtime.kind === "cri-o") return undefined;
-  return { path: runtime.kind === "docker" ? "/etc/docker/daemon.json" : "/etc/containerd/config.toml", content: live };
+  const path = live === undefined ? undefined : mainConfigPath(runtime.kind, DEFAULT_PATHS);
+  return path === undefined || live === undefined ? undefined : { path, content: live };
 }
 
 /** Writes files under a directory, keeping their absolute paths below it and their modes. */

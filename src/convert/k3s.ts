@@ -10,16 +10,14 @@
  * port; a path other than "", "/" or "/v2" is used as-is with override_path) — the same path rule as our spec.
  * TLS material is given as file paths, so an export returns the certificate files beside the document.
  */
-import { RegistryMirrorsError, type Mirror, type Problem } from "../model/types";
-import { canonicalUpstream } from "../model/validate";
-import { hostSlug, pemFile } from "../render/common";
+import { RegistryMirrorsError, type Mirror } from "../model/types";
+import { registriesYamlEntries } from "../render/k3s";
 import {
   MirrorCollector,
   decodeBasicAuth,
   endpointHost,
   fieldPath,
   finishImport,
-  hasDefaultCapabilities,
   isPlainObject,
   noteUnknownFields,
   optionalBool,
@@ -28,13 +26,12 @@ import {
   optionalString,
   parseYamlDocuments,
   readReferenced,
-  sortedKeys,
   specProblems,
   toYaml,
   wrongType,
   type EndpointDraft,
 } from "./common";
-import type { ConversionNote, ExportResult, ExportedFile, ImportOptions, ImportResult } from "./types";
+import type { ConversionNote, ExportResult, ImportOptions, ImportResult } from "./types";
 
 /** Options of the k3s importer. */
 export interface K3sImportOptions extends ImportOptions {
@@ -192,72 +189,16 @@ export function importK3s(text: string, options: K3sImportOptions = {}): ImportR
 export function exportK3s(mirrors: readonly Mirror[], options: K3sExportOptions = {}): ExportResult {
   const problems = specProblems(mirrors);
   if (problems.length > 0) throw new RegistryMirrorsError(problems);
-  const certDir = (options.certDir ?? "/etc/rancher/k3s/registry-mirrors").replace(/\/+$/, "");
-  const out: Problem[] = [];
-  const k3sMirrors: Record<string, unknown> = {};
-  const configs: Record<string, { value: Record<string, unknown> | null; from: string }> = {};
-  const files: ExportedFile[] = [];
-  mirrors.forEach((mirror, i) => {
-    const at = `mirrors[${i}]`;
-    const noFallback = mirror.fallback === false;
-    if (noFallback && !options.defaultEndpointDisabled) {
-      out.push({
-        path: `${at}.fallback`,
-        message:
-          "registries.yaml cannot stop the fallback to the upstream; run k3s with --disable-default-registry-endpoint and export with that option, or remove fallback: false",
-      });
-    } else if (!noFallback && options.defaultEndpointDisabled) {
-      out.push({
-        path: `${at}.fallback`,
-        message:
-          "--disable-default-registry-endpoint stops the fallback for every registry in registries.yaml; set fallback: false here too, or export without that option",
-      });
-    }
-    if (mirror.digestOnly)
-      out.push({ path: `${at}.digestOnly`, message: "registries.yaml cannot restrict mirrors to pulls by digest; remove digestOnly" });
-    mirror.endpoints.forEach((endpoint, j) => {
-      const epAt = `${at}.endpoints[${j}]`;
-      if (!mirror.digestOnly && !hasDefaultCapabilities(mirror, endpoint)) {
-        out.push({ path: `${epAt}.capabilities`, message: "k3s always uses a mirror for pull and resolve; remove capabilities" });
-      }
-      if (endpoint.headers) out.push({ path: `${epAt}.headers`, message: "registries.yaml cannot send headers to a mirror; remove them" });
-      const host = endpointHost(endpoint.url);
-      const tls: Record<string, unknown> = {};
-      const certFiles: ExportedFile[] = [];
-      const dir = `${certDir}/${hostSlug(host)}`;
-      for (const [field, name, key, mode] of [
-        ["caCert", "ca.crt", "ca_file", 0o644],
-        ["clientCert", "client.cert", "cert_file", 0o644],
-        ["clientKey", "client.key", "key_file", 0o600],
-      ] as const) {
-        const pem = endpoint[field];
-        if (!pem) continue;
-        tls[key] = `${dir}/${name}`;
-        certFiles.push({ path: `${dir}/${name}`, content: pemFile(pem), mode });
-      }
-      if (endpoint.skipVerify) tls.insecure_skip_verify = true;
-      const value: Record<string, unknown> = {};
-      if (endpoint.auth) value.auth = { username: endpoint.auth.username, password: endpoint.auth.password };
-      if (Object.keys(tls).length > 0) value.tls = tls;
-      const config = Object.keys(value).length > 0 ? value : null;
-      const earlier = configs[host];
-      if (earlier && JSON.stringify(earlier.value) !== JSON.stringify(config)) {
-        out.push({
-          path: epAt,
-          message: `registries.yaml keys TLS and credentials by host, and ${earlier.from} on the same host ${host} has different ones; make them equal`,
-        });
-      } else if (!earlier) {
-        configs[host] = { value: config, from: epAt };
-        files.push(...certFiles);
-      }
-    });
-    k3sMirrors[mirror.upstream === "*" ? "*" : canonicalUpstream(mirror.upstream)] = { endpoint: mirror.endpoints.map((e) => e.url) };
+  const entries = registriesYamlEntries(mirrors, {
+    certDir: options.certDir ?? "/etc/rancher/k3s/registry-mirrors",
+    defaultEndpointDisabled: options.defaultEndpointDisabled,
+    product: "k3s",
+    fallbackHint: "run k3s with --disable-default-registry-endpoint and export with that option",
+    errorSummary: "cannot export to k3s registries.yaml",
   });
-  if (out.length > 0) throw new RegistryMirrorsError(out, "cannot export to k3s registries.yaml");
-  const configEntries = sortedKeys(configs).filter((h) => configs[h].value !== null);
   const document: Record<string, unknown> = {
-    mirrors: k3sMirrors,
-    ...(configEntries.length > 0 ? { configs: Object.fromEntries(configEntries.map((h) => [h, configs[h].value])) } : {}),
+    mirrors: entries.mirrors,
+    ...(Object.keys(entries.configs).length > 0 ? { configs: entries.configs } : {}),
   };
-  return { document, text: toYaml(document), files };
+  return { document, text: toYaml(document), files: entries.files.map(({ path, content, mode }) => ({ path, content, mode })) };
 }

@@ -8,12 +8,15 @@ import type { NodePaths, RuntimeKind } from "./types";
 export type RuntimeAction = "none" | "reload" | "restart";
 
 export interface RuntimeFacts {
-  /** The systemd unit. */
+  /**
+   * The systemd unit; several names separated by spaces when it depends on the node's role (k3s servers run `k3s`,
+   * agents `k3s-agent`): the node agent uses the first one that is active, else the first.
+   */
   readonly unit: string;
   /** The binary whose `--version` a read prints; `auto` looks for these in {@link DETECTION_ORDER}. */
   readonly binary: string;
   /** The main config this tool edits (a key of the node's paths), if the runtime has one. */
-  readonly mainConfig?: "containerdConfig" | "dockerDaemonJson";
+  readonly mainConfig?: "containerdConfig" | "dockerDaemonJson" | "k3sRegistries" | "rke2Registries";
   /** A shell command that succeeds once the runtime answers. */
   readonly healthCheck: string;
   /** What the runtime needs when its main config changes (containerd reads config.toml only at start). */
@@ -22,7 +25,20 @@ export interface RuntimeFacts {
   readonly onFiles: RuntimeAction;
   /** What it needs when its main config is put back as it was before this tool, if not `onMainConfig`. */
   readonly onMainConfigRestored?: RuntimeAction;
+  /**
+   * k3s/RKE2: the hosts directory their embedded containerd reads, which they regenerate from registries.yaml at
+   * every start (`<data-dir>/agent/etc/containerd/certs.d`, k3s pkg/agent/containerd/config.go).
+   */
+  readonly generatedHostsDir?: string;
+  /** k3s/RKE2: their embedded containerd's socket (also its CRI socket). */
+  readonly socket?: string;
+  /** The ctr and crictl the node has for this runtime, when not `ctr` and `crictl` on PATH. */
+  readonly ctr?: string;
+  readonly crictl?: string;
 }
+
+/** The socket of the containerd that k3s and RKE2 run (both use k3s's path). */
+const K3S_SOCKET = "/run/k3s/containerd/containerd.sock";
 
 export const RUNTIME_FACTS: Readonly<Record<RuntimeKind, RuntimeFacts>> = {
   containerd: {
@@ -47,10 +63,42 @@ export const RUNTIME_FACTS: Readonly<Record<RuntimeKind, RuntimeFacts>> = {
     // keeps using the mirrors until it restarts (seen on dockerd 20.10 in the lab).
     onMainConfigRestored: "restart",
   },
+  // Both read registries.yaml only at start and regenerate their containerd's config.toml and hosts directory from
+  // it; certificate files are named by path there and read by containerd on each pull, so they need nothing.
+  k3s: {
+    unit: "k3s k3s-agent",
+    binary: "k3s",
+    mainConfig: "k3sRegistries",
+    healthCheck: `k3s ctr --address ${K3S_SOCKET} version`,
+    onMainConfig: "restart",
+    onFiles: "none",
+    generatedHostsDir: "/var/lib/rancher/k3s/agent/etc/containerd/certs.d",
+    socket: K3S_SOCKET,
+  },
+  rke2: {
+    unit: "rke2-server rke2-agent",
+    binary: "rke2",
+    mainConfig: "rke2Registries",
+    healthCheck: `/var/lib/rancher/rke2/bin/ctr --address ${K3S_SOCKET} version`,
+    onMainConfig: "restart",
+    onFiles: "none",
+    generatedHostsDir: "/var/lib/rancher/rke2/agent/etc/containerd/certs.d",
+    socket: K3S_SOCKET,
+    ctr: "/var/lib/rancher/rke2/bin/ctr",
+    crictl: "/var/lib/rancher/rke2/bin/crictl",
+  },
 };
 
-/** The order `runtime: auto` looks for runtimes in: CRI-O nodes often have containerd installed too. */
-export const DETECTION_ORDER: readonly RuntimeKind[] = ["cri-o", "containerd", "docker"];
+/**
+ * The order `runtime: auto` looks for runtimes in: k3s and RKE2 first (their nodes may have a containerd binary that
+ * is not the one running), CRI-O before containerd (CRI-O nodes often have containerd installed too).
+ */
+export const DETECTION_ORDER: readonly RuntimeKind[] = ["k3s", "rke2", "cri-o", "containerd", "docker"];
+
+/** Whether `kind` is a distribution that configures its embedded containerd from registries.yaml. */
+export function isRancherDistribution(kind: RuntimeKind | undefined): kind is "k3s" | "rke2" {
+  return kind === "k3s" || kind === "rke2";
+}
 
 /** What a plan for `kind` needs, given whether it changes the main config. */
 export function runtimeAction(kind: RuntimeKind, mainConfigChanges: boolean): RuntimeAction {

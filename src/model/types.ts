@@ -68,8 +68,11 @@ export interface Mirror {
   readonly digestOnly?: boolean;
 }
 
-/** Container runtimes this library renders configuration for. */
-export const RuntimeKind = { Containerd: "containerd", CriO: "cri-o", Docker: "docker" } as const;
+/**
+ * Container runtimes this library renders configuration for. `k3s` and `rke2` are their embedded containerd, which
+ * they configure themselves from `registries.yaml` at every start (see render/k3s.ts).
+ */
+export const RuntimeKind = { Containerd: "containerd", CriO: "cri-o", Docker: "docker", K3s: "k3s", Rke2: "rke2" } as const;
 export type RuntimeKind = (typeof RuntimeKind)[keyof typeof RuntimeKind];
 
 /** The runtime of one node, as far as it is known. */
@@ -117,6 +120,16 @@ export interface NodePaths {
    * @default "/etc/docker/certs.d"
    */
   dockerCertsDir: string;
+  /**
+   * k3s's registries.yaml, read by k3s at every start.
+   * @default "/etc/rancher/k3s/registries.yaml"
+   */
+  k3sRegistries: string;
+  /**
+   * RKE2's registries.yaml, read by RKE2 at every start.
+   * @default "/etc/rancher/rke2/registries.yaml"
+   */
+  rke2Registries: string;
 }
 
 /** The defaults of {@link NodePaths}. */
@@ -128,6 +141,8 @@ export const DEFAULT_PATHS: Readonly<NodePaths> = Object.freeze({
   containersAuthFile: "/etc/containers/registry-mirrors-auth.json",
   dockerDaemonJson: "/etc/docker/daemon.json",
   dockerCertsDir: "/etc/docker/certs.d",
+  k3sRegistries: "/etc/rancher/k3s/registries.yaml",
+  rke2Registries: "/etc/rancher/rke2/registries.yaml",
 });
 
 /**

@@ -11,6 +11,7 @@ const ACCEPTED_FORMS: readonly string[] = [
   'the first line of `containerd --version`, e.g. "containerd containerd.io 1.6.28 ae07eda36dd25f8a1b98dfbf587313b99c0190bb"',
   'the output of `crio --version`, e.g. "crio version 1.29.1" or "Version:        1.29.1"',
   'the output of `dockerd --version` or `docker --version`, e.g. "Docker version 24.0.7, build 311b9ff"',
+  'the first line of `k3s --version` or `rke2 --version`, e.g. "k3s version v1.31.4+k3s1 (a5e6b1cc)"',
 ];
 
 /** A parsed `MAJOR.MINOR.PATCH[-PRERELEASE]` version. */
@@ -81,6 +82,8 @@ const FORMS: readonly Form[] = [
   { re: /^(crio version|Version:)\s+(v?\d\S*)$/i, kind: () => "cri-o" },
   // dockerd --version / docker --version: "Docker version 24.0.7, build 311b9ff"
   { re: /^(Docker version)\s+(v?\d[^,\s]*)(?:,.*)?$/i, kind: () => "docker" },
+  // k3s --version / rke2 --version: "k3s version v1.31.4+k3s1 (a5e6b1cc)"
+  { re: /^(k3s|rke2) version\s+(v?\d\S*)(?:\s+\(\S*\))?$/, kind: (m) => m[1] as RuntimeKind },
 ];
 
 /** The error for text that names no runtime this library knows. */
@@ -106,7 +109,9 @@ function unrecognised(text: unknown): RegistryMirrorsError {
  *   `containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1`,
  *   `containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7…`;
  * - `crio --version`: `crio version 1.29.1`, or the multi-line form starting `Version:        1.29.1`;
- * - `dockerd --version` / `docker --version`: `Docker version 24.0.7, build 311b9ff`.
+ * - `dockerd --version` / `docker --version`: `Docker version 24.0.7, build 311b9ff`;
+ * - `k3s --version` / `rke2 --version`: `k3s version v1.31.4+k3s1 (a5e6b1cc)` (the distribution's version, not its
+ *   containerd's).
  *
  * The version is normalised with {@link normalizeVersion}.
  *

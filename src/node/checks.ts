@@ -3,10 +3,12 @@
  * every mirror endpoint before anything is written, the question to the running runtime after (effective
  * configuration), and the proof pull through the mirrors alone. Pure: mirrors in, bundle lines and files out.
  */
+import { RUNTIME_FACTS, isRancherDistribution, mainConfigPath } from "../model/runtimes";
 import { canonicalUpstream } from "../model/validate";
-import { hostsDirName, parseEndpointUrl } from "../render/common";
+import { hostSlug, hostsDirName, parseEndpointUrl } from "../render/common";
 import { mirrorToHostsFile, renderHostsToml } from "../render/containerd/hosts";
 import { crioLocation } from "../render/crio";
+import { rancherCertDir } from "../render/k3s";
 import type { Mirror, MirrorEndpoint, NodePaths, RuntimeKind } from "../model/types";
 import { stringify } from "smol-toml";
 
@@ -20,6 +22,11 @@ export const PROBE_BUDGET_SECONDS = 60;
 /** The runtimes' CRI sockets, for the CRI pulls of the effective-configuration check and the proof. */
 export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
 export const CRIO_SOCKET = "/var/run/crio/crio.sock";
+
+/** The CRI socket of a runtime (k3s and RKE2 run their containerd on their own). */
+export function criSocket(runtime: RuntimeKind): string {
+  return runtime === "cri-o" ? CRIO_SOCKET : (RUNTIME_FACTS[runtime].socket ?? CONTAINERD_SOCKET);
+}
 /** Seconds a proof pull may take per mirror endpoint. */
 export const PROOF_TIMEOUT_SECONDS = 180;
 
@@ -152,11 +159,22 @@ export function proofPlan(mirrors: Mirror[], runtime: RuntimeKind, image: ImageR
   const mirror = mirrorForImage(mirrors, image);
   if (!mirror) throw new Error(`no mirror is configured for ${image.registry}, the registry of ${image.full}`);
   if (runtime === "docker") return { image, attempts: [{ label: "docker.io-or-a-mirror", name: "-", content: "" }] };
-  if (runtime === "containerd") {
+  if (runtime === "containerd" || isRancherDistribution(runtime)) {
     const { file } = mirrorToHostsFile(mirror, paths.hostsDir);
+    // k3s/RKE2 nodes have the certificate files beside registries.yaml (render/k3s.ts), one directory per host.
+    const certDir = isRancherDistribution(runtime) ? rancherCertDir(mainConfigPath(runtime, paths) as string) : undefined;
+    const rancherHost = (host: (typeof file.hosts)[number]) => {
+      if (!certDir) return host;
+      const dir = `${certDir}/${hostSlug(parseEndpointUrl(host.url).hostPort)}`;
+      return {
+        ...host,
+        ...(host.ca ? { ca: [`${dir}/ca.crt`] } : {}),
+        ...(host.client ? { client: [[`${dir}/client.cert`, `${dir}/client.key`]] as [string, string][] } : {}),
+      };
+    };
     return {
       image,
-      attempts: file.hosts.map((host) => ({
+      attempts: file.hosts.map(rancherHost).map((host) => ({
         label: host.url,
         name: hostsDirName(mirror.upstream === "*" ? "*" : image.registry),
         // Pull and resolve, whatever the mirror's capabilities: the proof must be able to fetch the tag from it.
@@ -189,6 +207,17 @@ export function proofPlan(mirrors: Mirror[], runtime: RuntimeKind, image: ImageR
  */
 export function effectiveCheck(runtime: RuntimeKind, mirrors: Mirror[], paths: NodePaths, legacyWrite: boolean): string | undefined {
   if (runtime === "containerd") return legacyWrite ? undefined : `containerd ${paths.hostsDir} ${CONTAINERD_SOCKET}`;
+  if (isRancherDistribution(runtime)) {
+    // Each mirror's hosts.toml as the distribution generated it, with each endpoint's scheme://host[:port].
+    const expected = mirrors.flatMap((m) =>
+      m.endpoints.map((e) => {
+        const parsed = parseEndpointUrl(e.url);
+        return `${hostsDirName(m.upstream === "*" ? "*" : canonicalUpstream(m.upstream))}|${parsed.scheme}://${parsed.hostPort}`;
+      }),
+    );
+    const facts = RUNTIME_FACTS[runtime];
+    return [runtime, facts.generatedHostsDir, facts.socket, ...expected].join(" ");
+  }
   if (runtime === "docker") {
     const urls = mirrors
       .filter((m) => canonicalUpstream(m.upstream) === "docker.io")

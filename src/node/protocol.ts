@@ -3,14 +3,13 @@
  * contents are embedded in the command as readable heredocs, so `pulumi preview --diff` shows them; secret
  * contents (credentials, private keys, a main config that may hold credentials) travel on stdin.
  */
-import { DETECTION_ORDER, mainConfigPath, RUNTIME_FACTS, type RuntimeAction } from "../model/runtimes";
+import { DETECTION_ORDER, isRancherDistribution, mainConfigPath, RUNTIME_FACTS, type RuntimeAction } from "../model/runtimes";
 import type { NodePaths, RuntimeKind, RuntimeInfo } from "../model/types";
 import { parseRuntimeVersion } from "../model/version";
 import type { NodePlan, PlannedFile } from "../render/types";
 import { AGENT_CHECKS, APPLY_COMMIT, APPLY_STAGE, APPLY_STAGE_DYNAMIC, AGENT_LIBRARY, READ_MAIN, REMOVE_MAIN } from "./agent";
 import {
-  CONTAINERD_SOCKET,
-  CRIO_SOCKET,
+  criSocket,
   PROBE_BUDGET_SECONDS,
   PROBE_TIMEOUT_SECONDS,
   PROOF_TIMEOUT_SECONDS,
@@ -254,9 +253,11 @@ export function applyScript(
       PROBE_BUDGET: String(PROBE_BUDGET_SECONDS),
       EFFECTIVE: target.checks?.effective ?? "",
       PROOF_REF: target.checks?.proof?.image.full ?? "",
-      PROOF_KIND: target.runtime,
+      PROOF_KIND: isRancherDistribution(target.runtime) ? "containerd" : target.runtime,
       PROOF_DIR: target.paths.registriesDir,
-      CRI_SOCKET: target.runtime === "cri-o" ? CRIO_SOCKET : CONTAINERD_SOCKET,
+      CRI_SOCKET: criSocket(target.runtime),
+      CTR: RUNTIME_FACTS[target.runtime].ctr ?? "ctr",
+      CRICTL: RUNTIME_FACTS[target.runtime].crictl ?? "crictl",
       PROOF_TIMEOUT: String(PROOF_TIMEOUT_SECONDS),
       AUTH_FILE: target.checks?.authFile ?? "",
       ACTED: "",
@@ -307,6 +308,7 @@ export function applyStdin(plan: NodePlan, readMain: ReadMainConfig | undefined,
   };
   if (readMain) lines.push(`RM-META watch ${readMain.path}`, `RM-META expected ${readMain.sha256}`);
   if (main) lines.push(`RM-META main ${main.path}`, `RM-META mainsha ${payload(main.content)}`);
+  if (main?.mode !== undefined) lines.push(`RM-META mainmode ${main.mode.toString(8)}`);
   for (const file of plan.files) {
     if (!inCommand.has(file.path)) lines.push(`RM-STDIN-FILE ${file.path} ${file.mode.toString(8)} ${payload(file.content)}`);
   }

@@ -3,6 +3,7 @@ import { DEFAULT_PATHS, RegistryMirrorsError, type LegacyMode, type Mirror, type
 import { renderContainerd } from "./containerd";
 import { renderCrio } from "./crio";
 import { renderDocker } from "./docker";
+import { renderRancher } from "./k3s";
 import type { NodePlan, RenderInput } from "./types";
 
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./types";
@@ -47,9 +48,12 @@ export function renderValidated(input: RenderInput): NodePlan {
       return renderCrio(input.mirrors, paths);
     case "docker":
       return renderDocker(input.mirrors, input.runtime, input.liveConfig, paths);
+    case "k3s":
+    case "rke2":
+      return renderRancher(input.mirrors, { ...input.runtime, kind: input.runtime.kind }, input.liveConfig, paths);
     default:
       throw new RegistryMirrorsError([
-        { path: "runtime.kind", message: `unknown runtime ${JSON.stringify(input.runtime?.kind)}; use "containerd", "cri-o" or "docker"` },
+        { path: "runtime.kind", message: `unknown runtime ${JSON.stringify(input.runtime?.kind)}; use "containerd", "cri-o", "docker", "k3s" or "rke2"` },
       ]);
   }
 }
@@ -58,7 +62,8 @@ export function renderValidated(input: RenderInput): NodePlan {
  * The part of `mirrors` that a runtime's main config (containerd config.toml, Docker daemon.json) depends on, or
  * `undefined` when it depends on none of it. With containerd's hosts.toml (`legacy` refuse or migrate) the main
  * config only points `config_path` at the hosts directory, whatever the mirrors; CRI-O has no main config. Docker's
- * daemon.json and containerd's `legacy: "write"` hold the mirrors themselves; an unknown runtime may be either.
+ * daemon.json, k3s/RKE2's registries.yaml and containerd's `legacy: "write"` hold the mirrors themselves; an unknown
+ * runtime may be either.
  * A node must be read again when this changes; any other mirror change is planned from the last read.
  */
 export function mirrorsInMainConfig(mirrors: Mirror[], kind: RuntimeKind | undefined, legacy: LegacyMode = "refuse"): Mirror[] | undefined {

@@ -53,7 +53,12 @@ export interface NodePlan {
    * The new main config, or `undefined` when it needs no change. It always travels on the apply's secret stdin (it
    * may hold credentials). Owned files the plan no longer has are removed by the node agent from its manifest.
    */
-  mainConfig?: { path: string; content: string };
+  mainConfig?: {
+    path: string;
+    content: string;
+    /** Octal mode to give the file (`0o600` when it holds credentials); without it an existing file keeps its own (new ones get 0644). */
+    mode?: number;
+  };
   /** What the runtime needs afterwards. */
   action: RuntimeAction;
   /** Things a person should know (nothing fatal). */

@@ -19,3 +19,4 @@ meta() { awk -v k="$1" '$1=="RM-META" && $2==k {print $3; exit}' "$RUN/stdin"; }
 ACTION=$(meta action); [ -n "$ACTION" ] || ACTION=none
 WATCH=$(meta watch); MAIN=$(meta main); MAIN_EXPECTED=$(meta expected); MAIN_NEW=$(meta mainsha)
 check_main_unchanged
+pick_unit

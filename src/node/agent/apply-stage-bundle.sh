@@ -9,7 +9,9 @@ done < "$RUN/xfiles"
 if [ -n "$MAIN" ]; then
   new_file "$MAIN"
   payload "$(meta mainsha)" > "$MAIN.rm-new" || fail stage "cannot write $MAIN (disk full?)"
-  stage m "$MAIN" keep "$(meta mainsha)"
+  # Its own mode unless the plan says (0600 for a registries.yaml with credentials).
+  mm=$(meta mainmode)
+  stage m "$MAIN" "${mm:-keep}" "$(meta mainsha)"
 fi
 share_main
 check_conflicts

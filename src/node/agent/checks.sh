@@ -6,7 +6,7 @@
 # skopeo/podman or docker for proofs; crictl (or containerd) and docker for the runtime's own view.
 
 # cri_answers SOCKET: crictl is here and a CRI runtime answers on SOCKET.
-cri_answers() { command -v crictl >/dev/null 2>&1 && timeout 10 crictl -r "unix://$1" version >/dev/null 2>&1; }
+cri_answers() { command -v "$CRICTL" >/dev/null 2>&1 && timeout 10 "$CRICTL" -r "unix://$1" version >/dev/null 2>&1; }
 
 # probe_get URL DIR: one GET with DIR/curl or DIR/wget as config; sets code (000 when there was no HTTP answer),
 # secs, rc and err, and leaves the response headers in DIR/headers.
@@ -156,43 +156,58 @@ roll_back() {
   Rolled back: $back."
 }
 
+# containerd_canary HOSTS_DIR SOCKET [nodump]: whether the running containerd reads HOSTS_DIR (see check_effective);
+# nodump: no `containerd config dump` without crictl (a distribution's containerd has another config than that).
+containerd_canary() {
+  # A canary: a hosts.toml for a name that does not exist, sending it to 127.0.0.1:9, and a CRI pull of it. The
+  # error names 127.0.0.1:9 only when the running CRI plugin read our directory (on 1.6, 1.7 and 2.x alike; 2.x's
+  # crictl info no longer shows config_path). Nothing is pulled, nothing listens there.
+  want=$1; sock=$2; canary=registry-mirrors-canary.invalid
+  if command -v "$CRICTL" >/dev/null 2>&1; then
+    mkdir -p "$want/$canary" && printf 'server = "http://127.0.0.1:9"\n\n[host."http://127.0.0.1:9"]\n  capabilities = ["pull", "resolve"]\n' > "$want/$canary/hosts.toml"
+    timeout 30 "$CRICTL" -r "unix://$sock" -i "unix://$sock" pull "$canary/registry-mirrors/canary:check" > "$RUN/info" 2>&1 </dev/null
+    rm -rf "${want:?}/$canary"
+    said=$(grep -o 'failed to do request: [^"]*"[^"]*"' "$RUN/info" | head -n 1)
+    if grep -q '127\.0\.0\.1:9' "$RUN/info"; then
+      say "RM-EFFECTIVE containerd reads $want: a CRI pull of a canary host went where its hosts.toml there sends it"
+      return 0
+    elif grep -q "$canary/v2" "$RUN/info"; then
+      roll_back effective "containerd does not read the hosts directory registry-mirrors wrote ($want): a CRI pull of a canary host configured there went to the host itself (${said:-see crictl}). Either containerd runs with another config.toml than ${MAIN:-$WATCH} (set paths.containerdConfig to the file it uses: systemctl cat containerd), or it was not restarted since config_path was set."
+    fi
+    note "containerd was not asked what it loaded: a CRI pull over $sock failed otherwise ($(tail -n 1 "$RUN/info" | head -c 300))"
+    say "RM-EFFECTIVE unchecked the CRI pull of a canary failed otherwise"
+    return 0
+  fi
+  if [ -z "${3:-}" ] && command -v containerd >/dev/null 2>&1 && timeout 15 containerd config dump > "$RUN/info" 2>/dev/null; then
+    seen=$(grep -o 'config_path *= *"[^"]*"' "$RUN/info" | head -n 1 | sed 's/.*= *"\(.*\)"/\1/')
+    note "crictl is missing: what containerd config dump reads from disk was checked, not what the running containerd loaded"
+    say "RM-EFFECTIVE containerd config dump (on disk) config_path=${seen:-<none>}"
+    first=${seen%%:*}
+    [ "${first%/}" = "${want%/}" ] && return 0
+    roll_back effective "containerd's config on disk does not point at the hosts directory registry-mirrors wrote: containerd config dump reports config_path \"${seen}\", not \"$want\" (set paths.containerdConfig to the file containerd uses: systemctl cat containerd)"
+  fi
+  note "containerd was not asked what it loaded: neither $CRICTL nor containerd config dump is available"
+  say "RM-EFFECTIVE unchecked neither crictl nor containerd config dump is available"
+}
 # check_effective: asks the running runtime whether it uses what was written. EFFECTIVE is `containerd <hosts dir>
-# <socket>`, `cri-o <registries dir> <socket>`, `docker <mirror url>…` or empty (not checked).
+# <socket>`, `k3s|rke2 <generated hosts dir> <socket> <dir name>|<scheme://host:port>…`, `cri-o <registries dir>
+# <socket>`, `docker <mirror url>…` or empty (not checked).
 check_effective() {
   [ -n "$EFFECTIVE" ] || return 0
   # shellcheck disable=SC2086 # the kind and its words
   set -- $EFFECTIVE
   case $1 in
-    containerd)
-      # A canary: a hosts.toml for a name that does not exist, sending it to 127.0.0.1:9, and a CRI pull of it. The
-      # error names 127.0.0.1:9 only when the running CRI plugin read our directory (on 1.6, 1.7 and 2.x alike; 2.x's
-      # crictl info no longer shows config_path). Nothing is pulled, nothing listens there.
-      want=$2; sock=$3; canary=registry-mirrors-canary.invalid
-      if command -v crictl >/dev/null 2>&1; then
-        mkdir -p "$want/$canary" && printf 'server = "http://127.0.0.1:9"\n\n[host."http://127.0.0.1:9"]\n  capabilities = ["pull", "resolve"]\n' > "$want/$canary/hosts.toml"
-        timeout 30 crictl -r "unix://$sock" -i "unix://$sock" pull "$canary/registry-mirrors/canary:check" > "$RUN/info" 2>&1 </dev/null
-        rm -rf "${want:?}/$canary"
-        said=$(grep -o 'failed to do request: [^"]*"[^"]*"' "$RUN/info" | head -n 1)
-        if grep -q '127\.0\.0\.1:9' "$RUN/info"; then
-          say "RM-EFFECTIVE containerd reads $want: a CRI pull of a canary host went where its hosts.toml there sends it"
-          return 0
-        elif grep -q "$canary/v2" "$RUN/info"; then
-          roll_back effective "containerd does not read the hosts directory registry-mirrors wrote ($want): a CRI pull of a canary host configured there went to the host itself (${said:-see crictl}). Either containerd runs with another config.toml than ${MAIN:-$WATCH} (set paths.containerdConfig to the file it uses: systemctl cat containerd), or it was not restarted since config_path was set."
-        fi
-        note "containerd was not asked what it loaded: a CRI pull over $sock failed otherwise ($(tail -n 1 "$RUN/info" | head -c 300))"
-        say "RM-EFFECTIVE unchecked the CRI pull of a canary failed otherwise"
-        return 0
-      fi
-      if command -v containerd >/dev/null 2>&1 && timeout 15 containerd config dump > "$RUN/info" 2>/dev/null; then
-        seen=$(grep -o 'config_path *= *"[^"]*"' "$RUN/info" | head -n 1 | sed 's/.*= *"\(.*\)"/\1/')
-        note "crictl is missing: what containerd config dump reads from disk was checked, not what the running containerd loaded"
-        say "RM-EFFECTIVE containerd config dump (on disk) config_path=${seen:-<none>}"
-        first=${seen%%:*}
-        [ "${first%/}" = "${want%/}" ] && return 0
-        roll_back effective "containerd's config on disk does not point at the hosts directory registry-mirrors wrote: containerd config dump reports config_path \"${seen}\", not \"$want\" (set paths.containerdConfig to the file containerd uses: systemctl cat containerd)"
-      fi
-      note "containerd was not asked what it loaded: neither crictl nor containerd config dump is available"
-      say "RM-EFFECTIVE unchecked neither crictl nor containerd config dump is available"
+    containerd) containerd_canary "$2" "$3" ;;
+    k3s | rke2)
+      # The distribution writes its containerd's hosts files from registries.yaml at each start: each of our endpoints
+      # must be in the hosts.toml it generated, and its containerd must read that directory.
+      kind=$1; dir=$2; sock=$3; shift 3
+      for want in "$@"; do
+        name=${want%%|*}; url=${want#*|}
+        grep -qF "[host.\"$url" "$dir/$name/hosts.toml" 2>/dev/null ||
+          roll_back effective "$kind did not configure its containerd with the mirror $url for $name: $dir/$name/hosts.toml $( [ -f "$dir/$name/hosts.toml" ] && echo "does not name it" || echo "is missing") after the restart. Check that $kind reads ${MAIN:-$WATCH} (its --private-registry) and runs as $UNIT."
+      done
+      containerd_canary "$dir" "$sock" nodump
       ;;
     docker)
       shift
@@ -219,7 +234,7 @@ check_effective() {
       systemctl reload "$UNIT" >/dev/null 2>&1
       tries=0
       while :; do
-        timeout 30 crictl -r "unix://$sock" -i "unix://$sock" pull "$canary/registry-mirrors/canary:check" > "$RUN/info" 2>&1 </dev/null
+        timeout 30 "$CRICTL" -r "unix://$sock" -i "unix://$sock" pull "$canary/registry-mirrors/canary:check" > "$RUN/info" 2>&1 </dev/null
         grep -q '127\.0\.0\.1:9' "$RUN/info" && break
         tries=$((tries + 1)); [ "$tries" -lt 5 ] || break
         sleep 1
@@ -248,13 +263,13 @@ prove_pull() {
       containerd)
         mkdir -p "$d/hosts/$name" && payload "$id" > "$d/hosts/$name/hosts.toml"
         ns=registry-mirrors-proof
-        if timeout "$PROOF_TIMEOUT" ctr -n "$ns" images pull --hosts-dir "$d/hosts" "$PROOF_REF" > "$d/log" 2>&1 </dev/null; then
-          digest=$(ctr -n "$ns" images ls 2>/dev/null | awk -v r="$PROOF_REF" '$1 == r {print $3}')
-          ctr -n "$ns" images rm --sync "$PROOF_REF" >/dev/null 2>&1 || ctr -n "$ns" images rm "$PROOF_REF" >/dev/null 2>&1
-          ctr namespaces rm "$ns" >/dev/null 2>&1
+        if timeout "$PROOF_TIMEOUT" "$CTR" --address "$CRI_SOCKET" -n "$ns" images pull --hosts-dir "$d/hosts" "$PROOF_REF" > "$d/log" 2>&1 </dev/null; then
+          digest=$("$CTR" --address "$CRI_SOCKET" -n "$ns" images ls 2>/dev/null | awk -v r="$PROOF_REF" '$1 == r {print $3}')
+          "$CTR" --address "$CRI_SOCKET" -n "$ns" images rm --sync "$PROOF_REF" >/dev/null 2>&1 || "$CTR" --address "$CRI_SOCKET" -n "$ns" images rm "$PROOF_REF" >/dev/null 2>&1
+          "$CTR" --address "$CRI_SOCKET" namespaces rm "$ns" >/dev/null 2>&1
           say "RM-PROOF-RESULT ok $label ${digest:-unknown}"; rm -rf "$d"; return 0
         fi
-        ctr -n "$ns" images rm "$PROOF_REF" >/dev/null 2>&1
+        "$CTR" --address "$CRI_SOCKET" -n "$ns" images rm "$PROOF_REF" >/dev/null 2>&1
         ;;
       cri-o)
         payload "$id" > "$d/registries.conf"
@@ -262,13 +277,13 @@ prove_pull() {
           # Through CRI-O itself: a drop-in for exactly this repository (the longest prefix wins over every other
           # drop-in) located at the endpoint, in for one pull. An image the node already had is left there.
           drop=$PROOF_DIR/zz-registry-mirrors-proof.conf
-          had=""; crictl -r "unix://$CRI_SOCKET" inspecti "$PROOF_REF" >/dev/null 2>&1 && had=1
+          had=""; "$CRICTL" -r "unix://$CRI_SOCKET" inspecti "$PROOF_REF" >/dev/null 2>&1 && had=1
           cp "$d/registries.conf" "$drop" && systemctl reload "$UNIT" >/dev/null 2>&1
           ok=""
-          if timeout "$PROOF_TIMEOUT" crictl -r "unix://$CRI_SOCKET" -i "unix://$CRI_SOCKET" pull "$PROOF_REF" > "$d/log" 2>&1 </dev/null; then
+          if timeout "$PROOF_TIMEOUT" "$CRICTL" -r "unix://$CRI_SOCKET" -i "unix://$CRI_SOCKET" pull "$PROOF_REF" > "$d/log" 2>&1 </dev/null; then
             ok=1
-            digest=$(crictl -r "unix://$CRI_SOCKET" inspecti -o json "$PROOF_REF" 2>/dev/null | grep -o '@sha256:[0-9a-f]*' | head -n 1 | cut -c2-)
-            [ -n "$had" ] || crictl -r "unix://$CRI_SOCKET" rmi "$PROOF_REF" >/dev/null 2>&1
+            digest=$("$CRICTL" -r "unix://$CRI_SOCKET" inspecti -o json "$PROOF_REF" 2>/dev/null | grep -o '@sha256:[0-9a-f]*' | head -n 1 | cut -c2-)
+            [ -n "$had" ] || "$CRICTL" -r "unix://$CRI_SOCKET" rmi "$PROOF_REF" >/dev/null 2>&1
           fi
           rm -f "$drop"; systemctl reload "$UNIT" >/dev/null 2>&1
           if [ -n "$ok" ]; then say "RM-PROOF-RESULT ok $label ${digest:-unknown}"; rm -rf "$d"; return 0; fi
@@ -295,7 +310,7 @@ prove_pull() {
     rm -rf "$d"
   done < "$RUN/proofs"
   # Nothing of a failed proof stays on the node: containerd's namespace for it goes too.
-  [ "$PROOF_KIND" != containerd ] || ctr namespaces rm registry-mirrors-proof >/dev/null 2>&1
+  [ "$PROOF_KIND" != containerd ] || "$CTR" --address "$CRI_SOCKET" namespaces rm registry-mirrors-proof >/dev/null 2>&1
   say "RM-PROOF-RESULT fail - -"
   roll_back proof "no mirror endpoint served $PROOF_REF (the upstream was excluded from the proof pull):
 $(cat "$RUN/proof-failed")

@@ -234,6 +234,14 @@ check_main_unchanged() {
     fail cas "$WATCH changed since it was read (sha256 $MAIN_EXPECTED expected, $now found); nothing was written. Read the node again to plan from the current file: $REREAD"
   fi
 }
+# UNIT may name candidates (k3s servers run k3s, agents k3s-agent): the first one that is active, else the first.
+pick_unit() {
+  case $UNIT in *" "*) ;; *) return 0 ;; esac
+  for u in $UNIT; do
+    if systemctl is-active --quiet "$u" 2>/dev/null; then UNIT=$u; return 0; fi
+  done
+  UNIT=${UNIT%% *}
+}
 wait_healthy() {
   i=0
   while [ "$i" -lt "$HEALTH_TIMEOUT" ]; do

@@ -3,6 +3,7 @@
 if [ ! -f "$STATE/manifest" ]; then say "RM-DONE nothing to remove"; exit 0; fi
 take_lock
 compute_alone
+pick_unit
 RUN=$STATE/run.$$
 mkdir -p "$RUN" || fail remove "cannot write in $STATE (disk full?)"
 : > "$RUN/next"; : > "$RUN/dirs"
