@@ -83,7 +83,7 @@ const FORMS: readonly Form[] = [
   // dockerd --version / docker --version: "Docker version 24.0.7, build 311b9ff"
   { re: /^(Docker version)\s+(v?\d[^,\s]*)(?:,.*)?$/i, kind: () => "docker" },
   // k3s --version / rke2 --version: "k3s version v1.31.4+k3s1 (a5e6b1cc)"
-  { re: /^(k3s|rke2) version\s+(v?\d\S*)(?:\s+\(\S*\))?$/, kind: (m) => m[1] as RuntimeKind },
+  { re: /^(k3s|rke2) version\s+(v?\d\S*)(?:\s+\(.*\))?$/, kind: (m) => m[1] as RuntimeKind },
 ];
 
 /** The error for text that names no runtime this library knows. */

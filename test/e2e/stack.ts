@@ -85,7 +85,8 @@ export function labNodeConfig(d: NodeDescription, extra: Record<string, unknown>
     user: d.user,
     privateKeyPath: d.privateKeyPath,
     hostKey: d.hostKey,
-    runtime: d.runtime === "crio" ? "cri-o" : "containerd",
+    // The lab's names of runtimes, as the component names them.
+    runtime: d.runtime === "crio" ? "cri-o" : d.runtime === "containerd2" ? "containerd" : d.runtime,
     dialErrorLimit: 1,
     perDialTimeout: 5,
     ...extra,

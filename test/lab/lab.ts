@@ -49,6 +49,8 @@ import {
   crioConfig,
   CRIO_POLICY,
   journalctlScript,
+  K3S_SOCKET,
+  k3sScript,
   nodeHosts,
   NodePaths,
   put,
@@ -468,7 +470,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
   const nodes: NodeDescription[] = specs.map((s, i) => {
     const nd = path.join(dir, "nodes", s.name);
     const p: NodePaths = { lab: dir, node: nd, name: s.name };
-    const unit = s.runtime === "crio" ? "crio" : s.runtime === "docker" ? "docker" : "containerd";
+    const unit = s.runtime === "crio" ? "crio" : s.runtime === "docker" ? "docker" : s.runtime === "k3s" ? "k3s" : "containerd";
     for (const d of [
       "etc",
       "var/lib/containerd",
@@ -495,7 +497,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
     }
     put(path.join(nd, "sshd_config"), sshdConfig(p, nodePorts[i], s.user));
     put(path.join(nd, "authorized_keys"), clientPub + "\n");
-    const runtimeLog = path.join(nd, unit === "crio" ? "crio.log" : unit === "docker" ? "dockerd.log" : "containerd.log");
+    const runtimeLog = path.join(nd, `${({ crio: "crio", docker: "dockerd", k3s: "k3s" } as Record<string, string>)[unit] ?? "containerd"}.log`);
     fs.writeFileSync(runtimeLog, "");
     const systemctlLog = path.join(nd, "systemctl.log");
     fs.writeFileSync(systemctlLog, "");
@@ -506,6 +508,12 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
     put(path.join(etc, "ssl", "certs", "ca-certificates.crt"), caBundle);
     if (s.runtime === "docker") {
       // Debian's docker.io ships no daemon.json: dockerd runs on its defaults until one is written.
+    } else if (s.runtime === "k3s") {
+      // The k3s installer makes /etc/rancher/k3s; registries.yaml exists only once someone writes it.
+      fs.mkdirSync(path.join(etc, "rancher", "k3s"), { recursive: true });
+      put(path.join(etc, "crictl.yaml"), crictlYaml(K3S_SOCKET));
+      fs.symlinkSync(crictl(tools), path.join(nd, "bin", "crictl"));
+      put(path.join(nd, "bin", "k3s"), k3sScript(s.name), 0o755);
     } else if (s.runtime !== "crio") {
       put(path.join(etc, "containerd", "config.toml"), containerdConfig(s.runtime, s.config ?? "default", s.name));
       put(path.join(etc, "crictl.yaml"), crictlYaml());
@@ -569,8 +577,16 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       config: s.config,
       sudo: s.sudo,
       sudoPassword: s.sudo === "password" ? LAB_USER_PASSWORD : undefined,
-      containerdSocket: s.runtime === "crio" || s.runtime === "docker" ? undefined : "/run/containerd/containerd.sock",
-      criSocket: s.runtime === "crio" ? "/run/crio/crio.sock" : s.runtime === "docker" ? undefined : "/run/containerd/containerd.sock",
+      containerdSocket:
+        s.runtime === "crio" || s.runtime === "docker" ? undefined : s.runtime === "k3s" ? K3S_SOCKET : "/run/containerd/containerd.sock",
+      criSocket:
+        s.runtime === "crio"
+          ? "/run/crio/crio.sock"
+          : s.runtime === "docker"
+            ? undefined
+            : s.runtime === "k3s"
+              ? K3S_SOCKET
+              : "/run/containerd/containerd.sock",
       dir: nd,
       sshdLog: path.join(nd, "sshd.log"),
       runtimeLog,
@@ -598,12 +614,13 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       {
         const crio = n.runtime === "crio";
         const docker = n.runtime === "docker";
-        const daemon = crio ? "crio" : docker ? "dockerd" : "containerd";
+        const k3s = n.runtime === "k3s";
+        const daemon = crio ? "crio" : docker ? "dockerd" : k3s ? "k3s" : "containerd";
         const probe = crio
           ? ["crictl", "--runtime-endpoint", "unix:///run/crio/crio.sock", "version"]
           : docker
             ? ["docker", "--host", "unix:///run/docker.sock", "version"]
-            : ["ctr", "--address", "/run/containerd/containerd.sock", "version"];
+            : ["ctr", "--address", k3s ? K3S_SOCKET : "/run/containerd/containerd.sock", "version"];
         await waitFor(
           `${daemon} of ${n.name}`,
           async () => {
@@ -619,7 +636,8 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
         );
         fs.writeFileSync(path.join(n.dir, "runtime.state"), "active\n");
       }
-      const v = await nsRun(dir, n, [n.runtime === "crio" ? "crio" : n.runtime === "docker" ? "dockerd" : "containerd", "--version"], {
+      const versionCommand = { crio: "crio", docker: "dockerd", k3s: "k3s" }[n.runtime as string] ?? "containerd";
+      const v = await nsRun(dir, n, [versionCommand, "--version"], {
         timeoutMs: 10_000,
       });
       n.runtimeVersion = v.stdout.split("\n")[0].trim();

@@ -63,13 +63,13 @@ export function resolveSpecs(nodes: NodeSpec[] | number | undefined): ResolvedNo
     if (user === "root" && s.sudo) throw new Error(`node ${name}: sudo applies only to user "lab"`);
     const sudo = user === "lab" ? (s.sudo ?? "nopasswd") : "none";
     let config: ContainerdConfigVariant | undefined;
-    if (runtime !== "crio") {
+    if (runtime !== "crio" && runtime !== "k3s") {
       config = s.config ?? "default";
       if (runtime === "containerd2" && (config === "no-config-path" || config === "legacy-mirrors")) {
         throw new Error(`node ${name}: config variant ${config} is only offered for containerd 1.6`);
       }
     } else if (s.config) {
-      throw new Error(`node ${name}: a CRI-O-style node has no containerd config`);
+      throw new Error(`node ${name}: a ${runtime === "k3s" ? "k3s" : "CRI-O-style"} node has no containerd config`);
     }
     return { name, runtime, user, sudo, config };
   });
@@ -243,22 +243,27 @@ STATE="$N/runtime.state"
 `;
   const crio = runtime === "crio";
   const docker = runtime === "docker";
-  const daemon = crio ? "crio" : docker ? "dockerd" : "containerd";
-  // The daemon and how to tell it answers: real CRI-O 1.36 (its config in the node's /etc/crio) or containerd.
+  const k3s = runtime === "k3s";
+  const daemon = crio ? "crio" : docker ? "dockerd" : k3s ? "k3s" : "containerd";
+  // The daemon and how to tell it answers: real CRI-O 1.36 (its config in the node's /etc/crio), containerd, or the
+  // k3s stand-in that becomes containerd.
   const command = crio
     ? "crio --config /etc/crio/crio.conf"
-    : docker
-      ? // Its own data and exec roots, pidfile and socket in the node; no iptables, no bridge (nothing runs, only pulls).
-        "dockerd --data-root /var/lib/docker --exec-root /run/docker --pidfile /run/docker.pid --host unix:///run/docker.sock --iptables=false --ip-masq=false --ip-forward=false --bridge=none --storage-driver vfs"
-      : "containerd";
+    : k3s
+      ? "k3s server"
+      : docker
+        ? // Its own data and exec roots, pidfile and socket in the node; no iptables, no bridge (nothing runs, only pulls).
+          "dockerd --data-root /var/lib/docker --exec-root /run/docker --pidfile /run/docker.pid --host unix:///run/docker.sock --iptables=false --ip-masq=false --ip-forward=false --bridge=none --storage-driver vfs"
+        : "containerd";
   const answers = crio
     ? `[ -S "$SOCK" ] && timeout 3 crictl --runtime-endpoint "unix://$SOCK" version >/dev/null 2>&1`
     : docker
       ? `[ -S "$SOCK" ] && timeout 3 docker --host "unix://$SOCK" version >/dev/null 2>&1`
       : `[ -S "$SOCK" ] && timeout 3 ctr --address "$SOCK" version >/dev/null 2>&1`;
+  const socket = crio ? "/run/crio/crio.sock" : docker ? "/run/docker.sock" : k3s ? K3S_SOCKET : "/run/containerd/containerd.sock";
   return `${head}PIDFILE="$LAB/pids/$NAME.${daemon}.pid"
 LOG="$N/${daemon}.log"
-SOCK=${crio ? "/run/crio/crio.sock" : docker ? "/run/docker.sock" : "/run/containerd/containerd.sock"}
+SOCK=${socket}
 START_TIMEOUT_DS=300   # 30 s, in tenths
 STOP_TIMEOUT_DS=100    # 10 s
 
@@ -509,6 +514,34 @@ enable_nri = false
 
 [crio.metrics]
 enable_metrics = false
+`;
+}
+
+/** k3s's containerd socket (k3s and RKE2 alike). */
+export const K3S_SOCKET = "/run/k3s/containerd/containerd.sock";
+
+/**
+ * `/usr/local/bin/k3s` of a k3s-layout node: `--version`, `ctr` and `crictl` as k3s has them (on k3s's socket), and
+ * `server`/`agent`, which regenerates the containerd configuration from registries.yaml as k3s does at each start
+ * (test/lab/k3s-stand-in.js) and then becomes the embedded containerd (exec: the unit's process stays the same).
+ */
+export function k3sScript(name: string): string {
+  const standIn = path.join(__dirname, "k3s-stand-in.js");
+  return `#!/bin/sh
+# k3s stand-in of lab node ${name} (registry-mirrors test lab); see ${standIn}.
+case "$1" in
+  --version | -v | version) echo "k3s version v1.31.4+k3s1 (registry-mirrors lab stand-in)"; echo "go version go1.26.8"; exit 0 ;;
+  ctr)
+    shift
+    case " $* " in *" --address "* | *" -a "*) exec ctr "$@" ;; esac
+    exec ctr --address ${K3S_SOCKET} "$@" ;;
+  crictl) shift; exec crictl --runtime-endpoint unix://${K3S_SOCKET} "$@" ;;
+  server | agent)
+    config=$(node ${q(standIn)} generate /etc/rancher/k3s/registries.yaml /var/lib/rancher/k3s) || exit 1
+    mkdir -p /run/k3s/containerd
+    exec containerd --config "$config" ;;
+  *) echo "k3s (lab stand-in): unknown command $1" >&2; exit 1 ;;
+esac
 `;
 }
 

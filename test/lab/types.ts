@@ -18,7 +18,14 @@ export type NodeRuntime =
    * Docker node: Debian's dockerd 20.10 (with the containerd it manages) on `/run/docker.sock`, vfs storage in the
    * node's `/var/lib/docker`, no iptables, no bridge; `/etc/docker/daemon.json` as Debian ships it (absent).
    */
-  | "docker";
+  | "docker"
+  /**
+   * k3s-layout node: `/usr/local/bin/k3s` is a stand-in (test/lab/k3s-stand-in.js) that does what a k3s agent does
+   * with `/etc/rancher/k3s/registries.yaml` at each start (hosts.toml files under
+   * `/var/lib/rancher/k3s/agent/etc/containerd/certs.d`, config.toml beside them), then runs Debian's containerd
+   * on k3s's socket `/run/k3s/containerd/containerd.sock`; unit `k3s`; no `/etc/containerd` at all.
+   */
+  | "k3s";
 
 /**
  * Which `config.toml` a containerd node starts with.
