@@ -53,7 +53,10 @@ export function renderValidated(input: RenderInput): NodePlan {
       return renderRancher(input.mirrors, { ...input.runtime, kind: input.runtime.kind }, input.liveConfig, paths);
     default:
       throw new RegistryMirrorsError([
-        { path: "runtime.kind", message: `unknown runtime ${JSON.stringify(input.runtime?.kind)}; use "containerd", "cri-o", "docker", "k3s" or "rke2"` },
+        {
+          path: "runtime.kind",
+          message: `unknown runtime ${JSON.stringify(input.runtime?.kind)}; use "containerd", "cri-o", "docker", "k3s" or "rke2"`,
+        },
       ]);
   }
 }
