@@ -303,7 +303,9 @@ echo "pulling image: failed to resolve image: failed to do request: Head \\"$url
       /step proof: no mirror endpoint served docker\.io\/library\/busybox:1\.36.*through https:\/\/mirror\.internal:5000: ctr: failed to resolve reference: not found.*Rolled back/s,
     );
     expectUntouched(node);
-    expect(readFileSync(join(node.root, "ctr.log"), "utf8")).toMatch(/^namespaces rm registry-mirrors-proof$/m);
+    expect(readFileSync(join(node.root, "ctr.log"), "utf8")).toMatch(
+      /^--address \/run\/containerd\/containerd.sock namespaces rm registry-mirrors-proof$/m,
+    );
   });
 });
 
