@@ -9,7 +9,7 @@ export interface ShownFile {
   readonly content: string;
   readonly mode: number;
   readonly secret: boolean;
-  /** True for the runtime's main config (config.toml, daemon.json). */
+  /** True for the runtime's main config (config.toml, daemon.json, registries.yaml). */
   readonly main: boolean;
 }
 
@@ -18,7 +18,10 @@ export function planFiles(plan: NodePlan, live?: { path: string; content: string
   const files: ShownFile[] = plan.files.map((f) => ({ path: f.path, content: f.content, mode: f.mode, secret: f.secret === true, main: false }));
   const main = plan.mainConfig ?? live;
   // The main config may carry credentials (legacy containerd tables): treat it as secret when it does.
-  if (main) files.push({ path: main.path, content: main.content, mode: 0o644, secret: /password|auth\s*=|"auth"/i.test(main.content), main: true });
+  if (main) {
+    const mode = (main as { mode?: number }).mode ?? 0o644;
+    files.push({ path: main.path, content: main.content, mode, secret: /password|auth\s*=|"auth"/i.test(main.content), main: true });
+  }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 

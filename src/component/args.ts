@@ -46,9 +46,12 @@ export interface MirrorNodeArgs {
    */
   readonly insecureIgnoreHostKey?: boolean;
   /**
-   * The node's container runtime; `auto` reads it from the node. Giving it lets `pulumi preview --diff` show every
-   * file even before the node was read, and lets a mirrors-only change skip the read (one SSH session instead of
-   * two): with `auto` the node may be a Docker node, whose daemon.json holds the mirrors.
+   * The node's container runtime: `containerd`, `cri-o`, `docker`, `k3s` or `rke2` (their embedded containerd, which
+   * they configure from registries.yaml at each start: the plan edits registries.yaml and restarts `k3s`/`k3s-agent`
+   * or `rke2-server`/`rke2-agent`); `auto` reads it from the node (k3s and RKE2 are looked for first). Giving it lets
+   * `pulumi preview --diff` show every file even before the node was read, and lets a mirrors-only change skip the
+   * read (one SSH session instead of two): with `auto` the node may be a Docker or k3s node, whose daemon.json or
+   * registries.yaml holds the mirrors.
    * @default "auto"
    */
   readonly runtime?: NodeRuntime;

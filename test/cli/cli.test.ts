@@ -143,6 +143,25 @@ describe("render", () => {
     expect(statSync(join(out, "etc/containerd/certs.d/quay.io/hosts.toml")).mode & 0o777).toBe(0o600);
   });
 
+  it("renders a k3s node's registries.yaml, merged into --live, and diffs it for review", () => {
+    const spec = write("k3s.yaml", "mirrors:\n  - upstream: docker.io\n    endpoints:\n      - url: https://harbor.example.com/v2/dockerhub\n");
+    const r = cli("render", spec, "--runtime", "k3s@1.31");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("==> /etc/rancher/k3s/registries.yaml (mode 644, main config)");
+    expect(r.out).toContain("https://harbor.example.com/v2/dockerhub");
+    const live = write("registries.yaml", "mirrors:\n  registry.corp:\n    endpoint: [https://corp.mirror]\n");
+    const other = write("k3s-new.yaml", "mirrors:\n  - upstream: docker.io\n    endpoints:\n      - url: https://harbor2.example.com\n");
+    const d = cli("diff", spec, other, "--runtime", "k3s@1.31", "--live", live);
+    expect(d.code).toBe(0);
+    expect(d.out).toContain("--- a/etc/rancher/k3s/registries.yaml");
+    expect(d.out).toContain("-      - https://harbor.example.com/v2/dockerhub\n+      - https://harbor2.example.com");
+    const strict = write(
+      "k3s-strict.yaml",
+      "mirrors:\n  - upstream: docker.io\n    endpoints: [{ url: https://a.example }]\n  - upstream: gcr.io\n    fallback: false\n    endpoints: [{ url: https://b.example }]\n",
+    );
+    expect(cli("render", strict, "--runtime", "rke2@1.31").err).toMatch(/mirrors\[1\]\.fallback: registries.yaml cannot stop the fallback/);
+  });
+
   it("exits 1 naming the field a runtime cannot express, 2 for an unknown runtime", () => {
     const r = cli("render", join(work, "new.yaml"), "--runtime", "docker@24.0");
     expect(r.code).toBe(1);
