@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Debian packages the lab needs (see test/lab/README.md): runtimes, registries, sshd, skopeo, Ansible for the
-# benchmark baseline.
-APT_PACKAGES="dash bash busybox shellcheck containerd runc conmon docker.io docker-registry skopeo podman nginx openssh-server openssh-client apache2-utils sudo ansible iproute2 procps openssl ca-certificates gcc make libc6-dev"
+# benchmark baseline; etcd-server and containernetworking-plugins (the loopback CNI) for the lab cluster
+# (test/lab/cluster.ts).
+APT_PACKAGES="dash bash busybox shellcheck containerd runc conmon docker.io docker-registry skopeo podman nginx openssh-server openssh-client apache2-utils sudo ansible iproute2 procps openssl ca-certificates gcc make libc6-dev etcd-server containernetworking-plugins"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -21,7 +22,7 @@ else
   say "Debian packages: all present"
 fi
 # Debian starts these services on install where systemd runs; the lab starts its own copies on loopback.
-for svc in containerd docker nginx ssh docker-registry; do
+for svc in containerd docker nginx ssh docker-registry etcd; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 

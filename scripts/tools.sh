@@ -3,7 +3,8 @@
 # the git-ignored .tools/bin/. See scripts/tools/README.md.
 #
 #   scripts/tools.sh                      build whatever is missing or stale (all tools)
-#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl crio pulumi command)
+#   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl crio pulumi command kubernetes
+#                                         kubernetes-provider)
 #   scripts/tools.sh --print-env          print `export ...` lines (eval "$(scripts/tools.sh --print-env)")
 #   scripts/tools.sh --check [TOOL...]    build nothing; exit 1 if a tool is missing or stale
 #   scripts/tools.sh --force [TOOL...]    rebuild even if the stamp matches
@@ -27,7 +28,7 @@ BIN="$TOOLS_DIR/bin"
 STAMPS="$TOOLS_DIR/stamps"
 # The PULUMI_HOME of the tests, the demo and the benchmark: its plugin cache holds pulumi-resource-command.
 PULUMI_HOME_DIR="$TOOLS_DIR/pulumi-home"
-ALL_TOOLS=(containerd2 crictl crio pulumi command) # command is installed with the CLI: after pulumi
+ALL_TOOLS=(containerd2 crictl crio pulumi command kubernetes) # command is installed with the CLI: after pulumi
 GO_MIN=1.25.11 # highest `go` line of the wrapper modules (pulumi pkg/v3 needs 1.25.11)
 
 say() { printf '[tools] %s\n' "$*" >&2; }
@@ -159,6 +160,44 @@ build_crictl() {
 tool_crictl() {
   require_go
   tool_build crictl "crictl $CRICTL_VERSION" "$(crictl_key)" build_crictl crictl
+}
+
+# --- kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl -----------------
+
+# The lab cluster (test/lab/cluster.ts). From module k8s.io/kubernetes (its go.mod needs Go 1.26.0), with the
+# version ldflags of its hack/lib/version.sh: without them every binary and the Node say v0.0.0-master+$Format:%H$.
+# The commit is unknown (the proxy serves a zip, not git), the tree state is "archive" (what version.sh says for a
+# source archive) and the build date is the module's publication time on the proxy, so a rebuild gives the same bytes.
+KUBERNETES_VERSION=$(modver kubernetes k8s.io/kubernetes)
+KUBERNETES_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+KUBERNETES_GO_MIN=1.26.0
+kubernetes_key() {
+  echo "kubernetes $KUBERNETES_VERSION $(hash_files "$MODS/kubernetes/go.mod" "$MODS/kubernetes/go.sum") $GO cgo=0 ld=s,w,version"
+}
+kubernetes_ldflags() {
+  local v=$KUBERNETES_VERSION major minor date pkg ld="-s -w"
+  major=${v#v}; major=${major%%.*}
+  minor=${v#v"$major".}; minor=${minor%%.*}
+  date=$(cd "$MODS/kubernetes" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes) ||
+    die "go list -m k8s.io/kubernetes failed"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=archive -X $pkg.buildDate=$date"
+  done
+  echo "$ld"
+}
+build_kubernetes() {
+  local ld b
+  ld=$(kubernetes_ldflags)
+  for b in "${KUBERNETES_BINS[@]}"; do
+    say "  $b ..."
+    CGO_ENABLED=0 gobuild kubernetes "$b" "k8s.io/kubernetes/cmd/$b" -ldflags "$ld"
+  done
+}
+tool_kubernetes() {
+  require_go
+  version_ge "${GO#go}" "$KUBERNETES_GO_MIN" || die "k8s.io/kubernetes $KUBERNETES_VERSION needs Go >= $KUBERNETES_GO_MIN (have ${GO#go})"
+  # About 9 min on 2 cores with a cold cache (kube-apiserver alone ~6 min), 2.8 GB of RAM.
+  tool_build kubernetes "kubernetes $KUBERNETES_VERSION (${KUBERNETES_BINS[*]})" "$(kubernetes_key)" build_kubernetes "${KUBERNETES_BINS[@]}"
 }
 
 # --- upstream sources (release trees the module proxy does not serve) ---------------------
@@ -372,6 +411,74 @@ tool_command() {
   say "pulumi-resource-command $PULUMI_COMMAND_VERSION: installed into the plugin cache ($PLUGIN_DIR)"
 }
 
+# --- kubernetes-provider: pulumi-resource-kubernetes, installed into the Pulumi plugin cache -----------------
+
+# v4.25.0 (= npm @pulumi/kubernetes 4.25.0) from the proxy's only pseudo-version of the provider module, which is the
+# commit of tag v4.25.0. The module zip lacks the two *-embed.json files that main.go embeds: they are made by its
+# generate.go (`VERSION=4.25.0 go run generate.go`, as its Makefile does) in a temporary copy of
+# cmd/pulumi-resource-kubernetes laid over the wrapper's go.mod/go.sum. Installed like the command plugin: into the
+# plugin cache of PULUMI_HOME_DIR, never on PATH.
+KUBERNETES_PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
+KUBERNETES_PROVIDER_PSEUDO=$(modver kubernetes-provider $KUBERNETES_PROVIDER_MODULE)
+KUBERNETES_PROVIDER_VERSION=4.25.0 # the tag of that commit; = npm @pulumi/kubernetes
+KPROVIDER_BIN="$TOOLS_DIR/plugins/pulumi-resource-kubernetes"
+KPROVIDER_DIR="$PULUMI_HOME_DIR/plugins/resource-kubernetes-v$KUBERNETES_PROVIDER_VERSION"
+
+kubernetes_provider_key() {
+  echo "kubernetes-provider $KUBERNETES_PROVIDER_VERSION $KUBERNETES_PROVIDER_PSEUDO $(hash_files "$MODS/kubernetes-provider/go.mod" "$MODS/kubernetes-provider/go.sum") $GO cgo=0 ld=s,w,version"
+}
+build_kubernetes_provider() {
+  # Always the same path (builds are serialised by the lock), so a rebuild gives the same bytes.
+  local tmp="$TOOLS_DIR/kubernetes-provider-build" src f
+  src=$(cd "$MODS/kubernetes-provider" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download -json "$KUBERNETES_PROVIDER_MODULE" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') && [ -d "$src/cmd/pulumi-resource-kubernetes" ] ||
+    die "go mod download $KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_PSEUDO failed"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  for f in main.go generate.go schema.json terraform-mapping.json; do
+    cp "$src/cmd/pulumi-resource-kubernetes/$f" "$tmp/$f"
+  done
+  cp "$MODS/kubernetes-provider/go.mod" "$MODS/kubernetes-provider/go.sum" "$tmp/"
+  chmod -R u+w "$tmp"
+  say "  generating schema-embed.json and terraform-mapping-embed.json (go run generate.go) ..."
+  (cd "$tmp" && VERSION=$KUBERNETES_PROVIDER_VERSION CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly" go run generate.go) ||
+    { rm -rf "$tmp"; die "generate.go of pulumi-resource-kubernetes failed; see the go output above"; }
+  say "  building pulumi-resource-kubernetes (slow: ~12-15 min on 2 cores with a cold cache, 4.5 GB of RAM) ..."
+  CGO_ENABLED=0 gobuild_dir "$tmp" "$KPROVIDER_BIN" . \
+    -ldflags "-s -w -X $KUBERNETES_PROVIDER_MODULE/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" ||
+    { rm -rf "$tmp"; die "building pulumi-resource-kubernetes failed; see the go output above"; }
+  rm -rf "$tmp"
+}
+kprovider_installed() { # the plugin cache holds exactly our binary
+  [ -x "$KPROVIDER_DIR/pulumi-resource-kubernetes" ] && [ -f "$KPROVIDER_BIN" ] && cmp -s "$KPROVIDER_DIR/pulumi-resource-kubernetes" "$KPROVIDER_BIN"
+}
+tool_kubernetes_provider() {
+  local key
+  require_go
+  key=$(kubernetes_provider_key)
+  if stamp_ok kubernetes-provider "$key" && [ -x "$KPROVIDER_BIN" ] && [ -z "$FORCE" ]; then
+    say "pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION: up to date ($KPROVIDER_BIN)"
+  elif [ -n "$CHECK" ]; then
+    say "pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION: missing or stale"; STALE=1; return
+  else
+    say "building pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION ($KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_PSEUDO) ..."
+    timed "pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider
+    write_stamp kubernetes-provider "$key"
+  fi
+  if [ -n "$CHECK" ]; then
+    kprovider_installed || { say "pulumi-resource-kubernetes: not in the plugin cache $KPROVIDER_DIR"; STALE=1; }
+    return
+  fi
+  if kprovider_installed; then
+    say "pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION: in the plugin cache ($KPROVIDER_DIR)"
+    return
+  fi
+  [ -x "$BIN/pulumi" ] || die "installing the plugin needs the pulumi CLI: run scripts/tools.sh pulumi first"
+  PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI_SKIP_UPDATE_CHECK=1 "$BIN/pulumi" plugin install resource kubernetes "$KUBERNETES_PROVIDER_VERSION" \
+    --file "$KPROVIDER_BIN" --reinstall --non-interactive >&2 ||
+    die "pulumi plugin install resource kubernetes $KUBERNETES_PROVIDER_VERSION --file $KPROVIDER_BIN failed"
+  say "pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION: installed into the plugin cache ($KPROVIDER_DIR)"
+}
+
 # --- main --------------------------------------------------------------------------
 
 print_env() {
@@ -391,6 +498,8 @@ crio $CRIO_VERSION ($BIN/crio, $BIN/pinns)
 pulumi $PULUMI_VERSION ($BIN/pulumi)
 pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION ($BIN/pulumi-language-nodejs)
 pulumi-resource-command $PULUMI_COMMAND_VERSION ($PLUGIN_BIN, installed into $PLUGIN_DIR)
+kubernetes $KUBERNETES_VERSION ($BIN/{$(IFS=,; echo "${KUBERNETES_BINS[*]}")})
+pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION = $KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_PSEUDO ($KPROVIDER_BIN, installed into $KPROVIDER_DIR)
 EOF
 }
 
@@ -405,7 +514,7 @@ for a in "$@"; do
   --force) FORCE=1 ;;
   --check) CHECK=1 ;;
   -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  containerd2 | crictl | crio | pulumi | command) want+=("$a") ;;
+  containerd2 | crictl | crio | pulumi | command | kubernetes | kubernetes-provider) want+=("$a") ;;
   *) die "unknown argument '$a' (tools: ${ALL_TOOLS[*]}; flags: --print-env --check --force --list)" ;;
   esac
 done
@@ -420,7 +529,7 @@ fi
 
 t_all=$(date +%s)
 for t in "${want[@]}"; do
-  "tool_$t"
+  "tool_${t//-/_}"
 done
 if [ -n "$CHECK" ]; then
   [ -z "$STALE" ] || { say "some tools are missing or stale: run scripts/tools.sh"; exit 1; }
