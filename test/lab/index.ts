@@ -9,3 +9,5 @@ export type { StopReport } from "./proc";
 export { DEFAULT_MIX, UPSTREAM_NAMES, AUTH_MIRROR_NAME, containerdConfig } from "./node";
 export { NS_PREFIX } from "./registries";
 export * from "./types";
+export { startCluster, stopClusterDirSync, CLUSTER_PORTS, CLUSTER_NODE_NAME, PAUSE_IMAGE } from "./cluster";
+export type { Cluster, ClusterOptions, ClusterDescription, ClusterStopReport } from "./cluster";
