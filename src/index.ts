@@ -47,3 +47,5 @@ export type {
   K3sExportOptions,
   K3sImportOptions,
 } from "./convert";
+export { listNodes, parseNode, parseNodeList, resolveKubeconfig, nodesFromCluster, mirrorNodesFromCluster } from "./kubernetes";
+export type { ApiServerConnection, ClusterNode, ListNodesOptions, NodeFromClusterArgs, NodesFromClusterOptions } from "./kubernetes";
