@@ -28,7 +28,7 @@ BIN="$TOOLS_DIR/bin"
 STAMPS="$TOOLS_DIR/stamps"
 # The PULUMI_HOME of the tests, the demo and the benchmark: its plugin cache holds pulumi-resource-command.
 PULUMI_HOME_DIR="$TOOLS_DIR/pulumi-home"
-ALL_TOOLS=(containerd2 crictl crio pulumi command kubernetes) # command is installed with the CLI: after pulumi
+ALL_TOOLS=(containerd2 crictl crio pulumi command kubernetes kubernetes-provider) # the plugins are installed with the CLI: after pulumi
 GO_MIN=1.25.11 # highest `go` line of the wrapper modules (pulumi pkg/v3 needs 1.25.11)
 
 say() { printf '[tools] %s\n' "$*" >&2; }
