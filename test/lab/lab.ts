@@ -51,6 +51,8 @@ import {
   journalctlScript,
   K3S_SOCKET,
   k3sScript,
+  isRancher,
+  runtimeUnit,
   nodeHosts,
   NodePaths,
   put,
@@ -470,7 +472,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
   const nodes: NodeDescription[] = specs.map((s, i) => {
     const nd = path.join(dir, "nodes", s.name);
     const p: NodePaths = { lab: dir, node: nd, name: s.name };
-    const unit = s.runtime === "crio" ? "crio" : s.runtime === "docker" ? "docker" : s.runtime === "k3s" ? "k3s" : "containerd";
+    const unit = runtimeUnit(s.runtime);
     for (const d of [
       "etc",
       "var/lib/containerd",
@@ -497,7 +499,10 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
     }
     put(path.join(nd, "sshd_config"), sshdConfig(p, nodePorts[i], s.user));
     put(path.join(nd, "authorized_keys"), clientPub + "\n");
-    const runtimeLog = path.join(nd, `${({ crio: "crio", docker: "dockerd", k3s: "k3s" } as Record<string, string>)[unit] ?? "containerd"}.log`);
+    const runtimeLog = path.join(
+      nd,
+      `${({ crio: "crio", docker: "dockerd", k3s: "k3s", rke2: "rke2" } as Record<string, string>)[s.runtime] ?? "containerd"}.log`,
+    );
     fs.writeFileSync(runtimeLog, "");
     const systemctlLog = path.join(nd, "systemctl.log");
     fs.writeFileSync(systemctlLog, "");
@@ -508,12 +513,19 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
     put(path.join(etc, "ssl", "certs", "ca-certificates.crt"), caBundle);
     if (s.runtime === "docker") {
       // Debian's docker.io ships no daemon.json: dockerd runs on its defaults until one is written.
-    } else if (s.runtime === "k3s") {
-      // The k3s installer makes /etc/rancher/k3s; registries.yaml exists only once someone writes it.
-      fs.mkdirSync(path.join(etc, "rancher", "k3s"), { recursive: true });
+    } else if (isRancher(s.runtime)) {
+      // The installer makes /etc/rancher/<program>; registries.yaml exists only once someone writes it.
+      fs.mkdirSync(path.join(etc, "rancher", s.runtime), { recursive: true });
       put(path.join(etc, "crictl.yaml"), crictlYaml(K3S_SOCKET));
       fs.symlinkSync(crictl(tools), path.join(nd, "bin", "crictl"));
-      put(path.join(nd, "bin", "k3s"), k3sScript(s.name), 0o755);
+      put(path.join(nd, "bin", s.runtime), k3sScript(s.name, s.runtime), 0o755);
+      if (s.runtime === "rke2") {
+        // RKE2 keeps its ctr and crictl in its data dir, off the PATH.
+        const rkeBin = path.join(nd, "var", "lib", "rancher", "rke2", "bin");
+        fs.mkdirSync(rkeBin, { recursive: true });
+        fs.symlinkSync("/usr/bin/ctr", path.join(rkeBin, "ctr"));
+        fs.symlinkSync(crictl(tools), path.join(rkeBin, "crictl"));
+      }
     } else if (s.runtime !== "crio") {
       put(path.join(etc, "containerd", "config.toml"), containerdConfig(s.runtime, s.config ?? "default", s.name));
       put(path.join(etc, "crictl.yaml"), crictlYaml());
@@ -578,13 +590,13 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       sudo: s.sudo,
       sudoPassword: s.sudo === "password" ? LAB_USER_PASSWORD : undefined,
       containerdSocket:
-        s.runtime === "crio" || s.runtime === "docker" ? undefined : s.runtime === "k3s" ? K3S_SOCKET : "/run/containerd/containerd.sock",
+        s.runtime === "crio" || s.runtime === "docker" ? undefined : isRancher(s.runtime) ? K3S_SOCKET : "/run/containerd/containerd.sock",
       criSocket:
         s.runtime === "crio"
           ? "/run/crio/crio.sock"
           : s.runtime === "docker"
             ? undefined
-            : s.runtime === "k3s"
+            : isRancher(s.runtime)
               ? K3S_SOCKET
               : "/run/containerd/containerd.sock",
       dir: nd,
@@ -614,8 +626,8 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       {
         const crio = n.runtime === "crio";
         const docker = n.runtime === "docker";
-        const k3s = n.runtime === "k3s";
-        const daemon = crio ? "crio" : docker ? "dockerd" : k3s ? "k3s" : "containerd";
+        const k3s = isRancher(n.runtime);
+        const daemon = crio ? "crio" : docker ? "dockerd" : k3s ? n.runtime : "containerd";
         const probe = crio
           ? ["crictl", "--runtime-endpoint", "unix:///run/crio/crio.sock", "version"]
           : docker
@@ -636,7 +648,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
         );
         fs.writeFileSync(path.join(n.dir, "runtime.state"), "active\n");
       }
-      const versionCommand = { crio: "crio", docker: "dockerd", k3s: "k3s" }[n.runtime as string] ?? "containerd";
+      const versionCommand = ({ crio: "crio", docker: "dockerd", k3s: "k3s", rke2: "rke2" } as Record<string, string>)[n.runtime] ?? "containerd";
       const v = await nsRun(dir, n, [versionCommand, "--version"], {
         timeoutMs: 10_000,
       });

@@ -63,13 +63,13 @@ export function resolveSpecs(nodes: NodeSpec[] | number | undefined): ResolvedNo
     if (user === "root" && s.sudo) throw new Error(`node ${name}: sudo applies only to user "lab"`);
     const sudo = user === "lab" ? (s.sudo ?? "nopasswd") : "none";
     let config: ContainerdConfigVariant | undefined;
-    if (runtime !== "crio" && runtime !== "k3s") {
+    if (runtime !== "crio" && !isRancher(runtime)) {
       config = s.config ?? "default";
       if (runtime === "containerd2" && (config === "no-config-path" || config === "legacy-mirrors")) {
         throw new Error(`node ${name}: config variant ${config} is only offered for containerd 1.6`);
       }
     } else if (s.config) {
-      throw new Error(`node ${name}: a ${runtime === "k3s" ? "k3s" : "CRI-O-style"} node has no containerd config`);
+      throw new Error(`node ${name}: a ${isRancher(runtime) ? runtime : "CRI-O-style"} node has no containerd config`);
     }
     return { name, runtime, user, sudo, config };
   });
@@ -243,14 +243,14 @@ STATE="$N/runtime.state"
 `;
   const crio = runtime === "crio";
   const docker = runtime === "docker";
-  const k3s = runtime === "k3s";
-  const daemon = crio ? "crio" : docker ? "dockerd" : k3s ? "k3s" : "containerd";
+  const k3s = isRancher(runtime);
+  const daemon = crio ? "crio" : docker ? "dockerd" : k3s ? runtime : "containerd";
   // The daemon and how to tell it answers: real CRI-O 1.36 (its config in the node's /etc/crio), containerd, or the
   // k3s stand-in that becomes containerd.
   const command = crio
     ? "crio --config /etc/crio/crio.conf"
     : k3s
-      ? "k3s server"
+      ? `${runtime} server`
       : docker
         ? // Its own data and exec roots, pidfile and socket in the node; no iptables, no bridge (nothing runs, only pulls).
           "dockerd --data-root /var/lib/docker --exec-root /run/docker --pidfile /run/docker.pid --host unix:///run/docker.sock --iptables=false --ip-masq=false --ip-forward=false --bridge=none --storage-driver vfs"
@@ -520,27 +520,39 @@ enable_metrics = false
 /** k3s's containerd socket (k3s and RKE2 alike). */
 export const K3S_SOCKET = "/run/k3s/containerd/containerd.sock";
 
+/** Whether a lab runtime is a k3s or RKE2 layout (a stand-in of the distribution around containerd). */
+export function isRancher(runtime: NodeRuntime): runtime is "k3s" | "rke2" {
+  return runtime === "k3s" || runtime === "rke2";
+}
+
+/** The systemd unit of a node's runtime, as the distribution or package names it. */
+export function runtimeUnit(runtime: NodeRuntime): string {
+  return ({ crio: "crio", docker: "docker", k3s: "k3s", rke2: "rke2-server" } as Record<string, string>)[runtime] ?? "containerd";
+}
+
 /**
- * `/usr/local/bin/k3s` of a k3s-layout node: `--version`, `ctr` and `crictl` as k3s has them (on k3s's socket), and
- * `server`/`agent`, which regenerates the containerd configuration from registries.yaml as k3s does at each start
- * (test/lab/k3s-stand-in.js) and then becomes the embedded containerd (exec: the unit's process stays the same).
+ * `/usr/local/bin/k3s` (or `rke2`) of a k3s- or RKE2-layout node: `--version`, `ctr` and `crictl` as the distribution
+ * has them (on k3s's socket), and `server`/`agent`, which regenerates the containerd configuration from
+ * registries.yaml as k3s does at each start (test/lab/k3s-stand-in.js) and then becomes the embedded containerd
+ * (exec: the unit's process stays the same).
  */
-export function k3sScript(name: string): string {
+export function k3sScript(name: string, program: "k3s" | "rke2" = "k3s"): string {
   const standIn = path.join(__dirname, "k3s-stand-in.js");
+  const version = program === "k3s" ? "v1.31.4+k3s1" : "v1.31.4+rke2r1";
   return `#!/bin/sh
-# k3s stand-in of lab node ${name} (registry-mirrors test lab); see ${standIn}.
+# ${program} stand-in of lab node ${name} (registry-mirrors test lab); see ${standIn}.
 case "$1" in
-  --version | -v | version) echo "k3s version v1.31.4+k3s1 (registry-mirrors lab stand-in)"; echo "go version go1.26.8"; exit 0 ;;
+  --version | -v | version) echo "${program} version ${version} (registry-mirrors lab stand-in)"; echo "go version go1.26.8"; exit 0 ;;
   ctr)
     shift
     case " $* " in *" --address "* | *" -a "*) exec ctr "$@" ;; esac
     exec ctr --address ${K3S_SOCKET} "$@" ;;
   crictl) shift; exec crictl --runtime-endpoint unix://${K3S_SOCKET} "$@" ;;
   server | agent)
-    config=$(node ${q(standIn)} generate /etc/rancher/k3s/registries.yaml /var/lib/rancher/k3s) || exit 1
+    config=$(node ${q(standIn)} generate /etc/rancher/${program}/registries.yaml /var/lib/rancher/${program} ${program}) || exit 1
     mkdir -p /run/k3s/containerd
     exec containerd --config "$config" ;;
-  *) echo "k3s (lab stand-in): unknown command $1" >&2; exit 1 ;;
+  *) echo "${program} (lab stand-in): unknown command $1" >&2; exit 1 ;;
 esac
 `;
 }

@@ -23,9 +23,14 @@ export type NodeRuntime =
    * k3s-layout node: `/usr/local/bin/k3s` is a stand-in (test/lab/k3s-stand-in.js) that does what a k3s agent does
    * with `/etc/rancher/k3s/registries.yaml` at each start (hosts.toml files under
    * `/var/lib/rancher/k3s/agent/etc/containerd/certs.d`, config.toml beside them), then runs Debian's containerd
-   * on k3s's socket `/run/k3s/containerd/containerd.sock`; unit `k3s`; no `/etc/containerd` at all.
+   * on k3s's socket `/run/k3s/containerd/containerd.sock`; unit `k3s`.
    */
-  | "k3s";
+  | "k3s"
+  /**
+   * RKE2-layout node: the same stand-in as `/usr/local/bin/rke2` with RKE2's paths (`/etc/rancher/rke2`,
+   * `/var/lib/rancher/rke2`, ctr and crictl in `/var/lib/rancher/rke2/bin`), unit `rke2-server`.
+   */
+  | "rke2";
 
 /**
  * Which `config.toml` a containerd node starts with.
