@@ -11,7 +11,18 @@ const DIST = join(ROOT, "dist");
 
 it("builds from src alone, ships the agent's shell files, and renders through the built module", () => {
   execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "pipe" });
-  expect(readdirSync(DIST).sort()).toEqual(["cli", "component", "convert", "index.d.ts", "index.js", "index.js.map", "model", "node", "render"]);
+  expect(readdirSync(DIST).sort()).toEqual([
+    "cli",
+    "component",
+    "convert",
+    "index.d.ts",
+    "index.js",
+    "index.js.map",
+    "kubernetes",
+    "model",
+    "node",
+    "render",
+  ]);
   expect(readdirSync(join(DIST, "node/agent")).sort()).toEqual(readdirSync(join(ROOT, "src/node/agent")).sort());
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { main: string; types: string };
   expect(existsSync(join(ROOT, pkg.main))).toBe(true);
