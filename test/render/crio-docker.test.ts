@@ -1,19 +1,9 @@
 import { parse } from "smol-toml";
-import { crioDropIn, RegistryMirrorsError, renderNodeConfig, type Mirror, type RenderInput } from "../../src";
-import { CA, SERVER_CERT } from "./scenarios";
+import { crioDropIn, renderNodeConfig, type Mirror, type RenderInput } from "../../src";
+import { CA, problems, SERVER_CERT } from "./scenarios";
 
 const CRIO = { kind: "cri-o" as const, version: "1.29.1" };
 const DOCKER = { kind: "docker" as const, version: "24.0.7" };
-
-function problems(input: RenderInput) {
-  try {
-    renderNodeConfig(input);
-  } catch (e) {
-    expect(e).toBeInstanceOf(RegistryMirrorsError);
-    return (e as RegistryMirrorsError).problems;
-  }
-  throw new Error("expected RegistryMirrorsError");
-}
 
 function dropIn(mirrors: Mirror[]) {
   const plan = renderNodeConfig({ mirrors, runtime: CRIO });

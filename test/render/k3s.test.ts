@@ -1,7 +1,7 @@
 import { parse } from "yaml";
-import { parseRuntimeVersion, RegistryMirrorsError, renderNodeConfig, type Mirror, type RenderInput } from "../../src";
+import { parseRuntimeVersion, renderNodeConfig, type Mirror } from "../../src";
 import { hasDefaultEndpointFlag } from "../../src/render/k3s";
-import { CA } from "./scenarios";
+import { CA, problems } from "./scenarios";
 
 const K3S = { kind: "k3s" as const, version: "1.31.4" };
 const RKE2 = { kind: "rke2" as const, version: "1.31.4" };
@@ -19,16 +19,6 @@ configs:
   registry.corp.mirror:
     auth: { username: corp, password: corp-pass }
 `;
-
-function problems(input: RenderInput) {
-  try {
-    renderNodeConfig(input);
-  } catch (e) {
-    expect(e).toBeInstanceOf(RegistryMirrorsError);
-    return (e as RegistryMirrorsError).problems;
-  }
-  throw new Error("expected RegistryMirrorsError");
-}
 
 describe("k3s / RKE2 registries.yaml", () => {
   it("writes mirrors with ordered endpoints, configs for TLS and credentials by file path, 0600 when it holds credentials", () => {
