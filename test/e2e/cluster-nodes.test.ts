@@ -82,6 +82,14 @@ describe("RegistryMirrors on the nodes a real API server lists, through the real
     expect(r.out).not.toMatch(/127\.0\.0\.1-apply/); // the cluster's own node has no SSH entry
   });
 
+  test("a no-op pulumi up reads the cluster again but opens no SSH session", async () => {
+    const before = ["node1", "node2"].map((n) => lab.sshSessionCount(n));
+    const r = await stack.run(["up", "--yes", "--skip-preview"]);
+    expect(r.out).toMatch(/\d+ unchanged/);
+    expect(r.out).not.toMatch(/\b(created|updated|replaced)\b/);
+    expect(["node1", "node2"].map((n) => lab.sshSessionCount(n))).toEqual(before);
+  });
+
   test("a runtime in the stack that contradicts the cluster fails the update, naming both", async () => {
     ssh = { ...ssh, node2: { ...ssh.node2, runtime: "cri-o" } };
     await stack.configure({ ...config, ssh });
