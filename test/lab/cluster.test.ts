@@ -100,3 +100,18 @@ describe("lab cluster (etcd, kube-apiserver, controller manager, scheduler, kube
     expect(await cluster.stop()).toBe(report); // idempotent
   });
 });
+
+describe("lab cluster start refusals", () => {
+  test("a taken port is named before anything starts or any directory is made", async () => {
+    const net = await import("net");
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(CLUSTER_PORTS.apiserver, "127.0.0.1", () => r()));
+    const before = fs.readdirSync("/tmp").filter((d) => d.startsWith("regmirror-cluster-"));
+    try {
+      await expect(startCluster()).rejects.toThrow(`port 127.0.0.1:${CLUSTER_PORTS.apiserver} (apiserver) is in use`);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+    expect(fs.readdirSync("/tmp").filter((d) => d.startsWith("regmirror-cluster-"))).toEqual(before);
+  });
+});
