@@ -12,6 +12,7 @@ import { toYaml } from "../convert/common";
 import { isRancherDistribution, mainConfigPath } from "../model/runtimes";
 import { DEFAULT_PATHS, RegistryMirrorsError, type RuntimeInfo } from "../model/types";
 import { normalizeVersion } from "../model/version";
+import { listPodImages, suggestMirrors } from "../kubernetes/suggest";
 import { renderNodeConfig } from "../render";
 import { planFiles, shownContent, unifiedDiff } from "./files";
 import {
@@ -52,9 +53,22 @@ Commands:
   diff <old.yaml> <new.yaml> --runtime <…>    unified diff of every file that changes, for a pull request
   import <format> <file-or-dir>               convert another tool's format into a spec (notes on stderr)
   export <format> <spec.yaml>                 convert a spec into another tool's format
+  suggest --kubeconfig <file> [--spec <…>]    registries the cluster's pods pull from, and a spec covering them
 
 Run "registry-mirrors <command> --help" for a command's options.
 Exit codes: 0 done, 1 problems with the input, 2 wrong usage.
+`,
+  suggest: `Usage: registry-mirrors suggest --kubeconfig <file> [--context <name>] [--spec <spec.yaml>] [--mirror <url>]
+
+Reads every pod of the cluster (all namespaces; init and ephemeral containers too) and prints, on stderr, each
+registry its images come from with the number of containers and pods and which mirror of the spec covers it; on
+stdout, a spec: the given spec's mirrors plus one proposed mirror per registry none covers, pointing at
+<url>/v2/<registry> (Harbor's proxy-cache projects; edit the URLs). Docker Hub short names count as docker.io.
+
+  --kubeconfig <file>  the cluster's kubeconfig (required)
+  --context <name>     its context (default: current-context)
+  --spec <spec.yaml>   the spec in use, to see what it covers already
+  --mirror <url>       the proxy cache of the proposal (default https://harbor.example.com)
 `,
   validate: `Usage: registry-mirrors validate <spec.yaml>
 
@@ -290,12 +304,41 @@ function help(command: string, io: Io): number {
   return 0;
 }
 
-const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => number>> = {
+async function suggest(args: string[], io: Io): Promise<number> {
+  const p = parse(
+    "suggest",
+    args,
+    { kubeconfig: { type: "string" }, context: { type: "string" }, spec: { type: "string" }, mirror: { type: "string" } },
+    0,
+  );
+  if (!p) return help("suggest", io);
+  if (typeof p.values.kubeconfig !== "string") throw new UsageError("suggest: --kubeconfig <file> is required");
+  const mirrors = typeof p.values.spec === "string" ? readSpecFile(p.values.spec) : [];
+  let images;
+  try {
+    images = await listPodImages({ kubeconfig: p.values.kubeconfig, ...(typeof p.values.context === "string" ? { context: p.values.context } : {}) });
+  } catch (e) {
+    if (e instanceof RegistryMirrorsError) throw fromRegistryError(e, p.values.kubeconfig);
+    throw new InputError([{ file: p.values.kubeconfig, path: "cluster", message: (e as Error).message }]);
+  }
+  const found = suggestMirrors(images, mirrors, typeof p.values.mirror === "string" ? { mirrorBase: p.values.mirror } : {});
+  for (const r of found.registries) {
+    io.err(
+      `${r.registry}: ${r.containers} container(s) in ${r.pods} pod(s), ${r.images.length} image(s); ${r.coveredBy ? `mirrored (${r.coveredBy})` : "NOT mirrored"}\n`,
+    );
+  }
+  for (const u of found.unparsable) io.err(`note: ${u.where}: ${JSON.stringify(u.image)} is no image reference; skipped\n`);
+  io.out(toYaml({ mirrors: found.proposed }));
+  return 0;
+}
+
+const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => number | Promise<number>>> = {
   validate,
   render,
   diff,
   import: importCommand,
   export: exportCommand,
+  suggest,
 };
 
 /**
@@ -303,9 +346,13 @@ const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => number>> = {
  *
  * @param argv - The arguments after the program name.
  * @param io - Where output and errors go.
- * @returns The exit code: 0 done, 1 problems with the input, 2 wrong usage.
+ * @returns The exit code: 0 done, 1 problems with the input, 2 wrong usage (a promise of it for `suggest`, which asks
+ *   the cluster).
  */
-export function main(argv: string[], io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): number {
+export function main(
+  argv: string[],
+  io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+): number | Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     io[command === undefined ? "err" : "out"](HELP.main);
@@ -313,19 +360,25 @@ export function main(argv: string[], io: Io = { out: (t) => process.stdout.write
   }
   const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   try {
-    if (!run) throw new UsageError(`unknown command "${command}"; use validate, render, diff, import or export`);
-    return run(rest, io);
+    if (!run) throw new UsageError(`unknown command "${command}"; use validate, render, diff, import, export or suggest`);
+    const code = run(rest, io);
+    return typeof code === "number" ? code : code.catch((e: unknown) => failed(e, command, run, io));
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\nRun "registry-mirrors ${run !== undefined ? `${command} ` : ""}--help" for usage.\n`);
-      return 2;
-    }
-    if (e instanceof InputError) {
-      for (const p of e.problems) io.err(`error: ${p.file && p.file !== p.path ? `${p.file}: ` : ""}${p.path}: ${p.message}\n`);
-      return 1;
-    }
-    throw e;
+    return failed(e, command, run, io);
   }
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+/** The exit code and message of an error a command threw. */
+function failed(e: unknown, command: string, run: unknown, io: Io): number {
+  if (e instanceof UsageError) {
+    io.err(`error: ${e.message}\nRun "registry-mirrors ${run !== undefined ? `${command} ` : ""}--help" for usage.\n`);
+    return 2;
+  }
+  if (e instanceof InputError) {
+    for (const p of e.problems) io.err(`error: ${p.file && p.file !== p.path ? `${p.file}: ` : ""}${p.path}: ${p.message}\n`);
+    return 1;
+  }
+  throw e;
+}
+
+if (require.main === module) void Promise.resolve(main(process.argv.slice(2))).then((code) => (process.exitCode = code));
