@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need on a Debian 12 machine (as root), skipping what is already there:
 # the Debian packages the lab uses, the npm dependencies (`npm ci`), and the pinned Go tools (`scripts/tools.sh`:
-# containerd 2.x, crictl, the Pulumi CLI with its Node.js language host, pulumi-resource-command in the plugin
-# cache). Idempotent: a second run reuses apt, npm and Go build caches. Progress goes to stderr.
+# containerd 2.x, crictl, the Pulumi CLI with its Node.js, Go and YAML language hosts, pulumi-resource-command in the
+# plugin cache). Idempotent: a second run reuses apt, npm and Go build caches. Progress goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

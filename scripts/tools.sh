@@ -4,7 +4,7 @@
 #
 #   scripts/tools.sh                      build whatever is missing or stale (all tools)
 #   scripts/tools.sh containerd2 crictl   build a subset (tools: containerd2 crictl crio pulumi command kubernetes
-#                                         kubernetes-provider)
+#                                         kubernetes-provider language-go language-yaml)
 #   scripts/tools.sh --print-env          print `export ...` lines (eval "$(scripts/tools.sh --print-env)")
 #   scripts/tools.sh --check [TOOL...]    build nothing; exit 1 if a tool is missing or stale
 #   scripts/tools.sh --force [TOOL...]    rebuild even if the stamp matches
@@ -28,7 +28,7 @@ BIN="$TOOLS_DIR/bin"
 STAMPS="$TOOLS_DIR/stamps"
 # The PULUMI_HOME of the tests, the demo and the benchmark: its plugin cache holds pulumi-resource-command.
 PULUMI_HOME_DIR="$TOOLS_DIR/pulumi-home"
-ALL_TOOLS=(containerd2 crictl crio pulumi command kubernetes kubernetes-provider) # the plugins are installed with the CLI: after pulumi
+ALL_TOOLS=(containerd2 crictl crio pulumi command language-go language-yaml kubernetes kubernetes-provider) # plugins and hosts are installed with the CLI: after pulumi
 GO_MIN=1.25.11 # highest `go` line of the wrapper modules (pulumi pkg/v3 needs 1.25.11)
 
 say() { printf '[tools] %s\n' "$*" >&2; }
@@ -49,6 +49,8 @@ PULUMI_VERSION=$(modver pulumi github.com/pulumi/pulumi/pkg/v3)
 PULUMI_SDK_VERSION=$(modver pulumi github.com/pulumi/pulumi/sdk/v3)
 PULUMI_NODEJS_HOST_VERSION=$(modver pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3)
 PULUMI_COMMAND_VERSION=1.2.1 # = npm @pulumi/command in package.json
+PULUMI_GO_HOST_VERSION=$(modver pulumi-language-go github.com/pulumi/pulumi/sdk/v3)
+PULUMI_YAML_VERSION=$(modver pulumi-language-yaml github.com/pulumi/pulumi-yaml)
 
 # --- helpers -----------------------------------------------------------------------
 
@@ -479,6 +481,61 @@ tool_kubernetes_provider() {
   say "pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION: installed into the plugin cache ($KPROVIDER_DIR)"
 }
 
+# --- language-go, language-yaml: the language hosts of Go and YAML programs, beside the CLI ---------------------------
+
+# Pulumi release archives ship both next to the `pulumi` binary, and the CLI treats them as bundled: `pulumi plugin
+# install language go|yaml` refuses ("the go language plugin is bundled with Pulumi, and cannot be directly
+# installed"), and the engine looks for them beside the CLI and on PATH. So they go where a release install has
+# them: .tools/bin, beside .tools/bin/pulumi. A release install of the pinned version on PATH is linked instead.
+# Tests and examples use them to run Go and YAML programs that consume the component package (pulumi-package/).
+link_release_host() { # link_release_host NAME: link NAME from a release install of the pinned pulumi on PATH
+  local p
+  p=$(pulumi_on_path 2>/dev/null) && [ -x "$(dirname "$p")/$1" ] || return 1
+  [ -n "$CHECK" ] || ln -sfn "$(dirname "$p")/$1" "$BIN/$1"
+  say "$1: from your Pulumi $PULUMI_VERSION install $(dirname "$p") (linked into $BIN, not building)"
+}
+
+# pulumi-language-go from the release source in shared/upstream (the proxy does not serve it), with the pinned
+# go.mod/go.sum of scripts/tools/pulumi-language-go laid over a temporary copy (the Node.js host's recipe).
+PULUMI_GO_HOST_SRC=pulumi-language-go-$PULUMI_GO_HOST_VERSION
+language_go_key() {
+  local src
+  src=$(find_upstream "$PULUMI_GO_HOST_SRC") && src=$(tree_hash "$src/$PULUMI_GO_HOST_SRC") || src=none
+  echo "language-go $PULUMI_GO_HOST_VERSION $(hash_files "$MODS/pulumi-language-go/go.mod" "$MODS/pulumi-language-go/go.sum") src=$src $GO cgo=0"
+}
+build_language_go() {
+  local tmp
+  find_upstream "$PULUMI_GO_HOST_SRC" >/dev/null || upstream_missing "$PULUMI_GO_HOST_SRC" "pulumi-language-go $PULUMI_GO_HOST_VERSION" \
+    "install Pulumi $PULUMI_VERSION from a release archive (https://www.pulumi.com/docs/install/): it ships pulumi-language-go beside the CLI"
+  tmp=$(copy_upstream "$PULUMI_GO_HOST_SRC") || die "copying $PULUMI_GO_HOST_SRC failed"
+  cp "$MODS/pulumi-language-go/go.mod" "$MODS/pulumi-language-go/go.sum" "$tmp/$PULUMI_GO_HOST_SRC/"
+  CGO_ENABLED=0 gobuild_dir "$tmp/$PULUMI_GO_HOST_SRC" "$BIN/pulumi-language-go" . \
+    -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_GO_HOST_VERSION" ||
+    { rm -rf "$tmp"; die "building pulumi-language-go failed; see the go output above"; }
+  rm -rf "$tmp"
+}
+tool_language_go() {
+  link_release_host pulumi-language-go && return
+  require_go
+  tool_build language-go "pulumi-language-go $PULUMI_GO_HOST_VERSION (from $PULUMI_GO_HOST_SRC)" "$(language_go_key)" build_language_go pulumi-language-go
+}
+
+# pulumi-language-yaml from the module proxy, in the wrapper module scripts/tools/pulumi-language-yaml (see its go.mod).
+language_yaml_key() {
+  echo "language-yaml $PULUMI_YAML_VERSION $(hash_files "$MODS/pulumi-language-yaml/go.mod" "$MODS/pulumi-language-yaml/go.sum") $GO cgo=0"
+}
+build_language_yaml() {
+  CGO_ENABLED=0 gobuild pulumi-language-yaml pulumi-language-yaml github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml \
+    -ldflags "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=$PULUMI_YAML_VERSION"
+}
+tool_language_yaml() {
+  link_release_host pulumi-language-yaml && return
+  require_go
+  # About 4 min on 2 cores with a cold cache (pulumi pkg v3.215 is not the CLI's v3.248: compiled once more).
+  tool_build language-yaml "pulumi-language-yaml $PULUMI_YAML_VERSION (against pulumi sdk $(modver pulumi-language-yaml github.com/pulumi/pulumi/sdk/v3))" \
+    "$(language_yaml_key)" build_language_yaml pulumi-language-yaml
+}
+
 # --- main --------------------------------------------------------------------------
 
 print_env() {
@@ -500,6 +557,8 @@ pulumi-language-nodejs $PULUMI_NODEJS_HOST_VERSION ($BIN/pulumi-language-nodejs)
 pulumi-resource-command $PULUMI_COMMAND_VERSION ($PLUGIN_BIN, installed into $PLUGIN_DIR)
 kubernetes $KUBERNETES_VERSION ($BIN/{$(IFS=,; echo "${KUBERNETES_BINS[*]}")})
 pulumi-resource-kubernetes $KUBERNETES_PROVIDER_VERSION = $KUBERNETES_PROVIDER_MODULE@$KUBERNETES_PROVIDER_PSEUDO ($KPROVIDER_BIN, installed into $KPROVIDER_DIR)
+pulumi-language-go $PULUMI_GO_HOST_VERSION ($BIN/pulumi-language-go)
+pulumi-language-yaml $PULUMI_YAML_VERSION ($BIN/pulumi-language-yaml)
 EOF
 }
 
@@ -514,7 +573,7 @@ for a in "$@"; do
   --force) FORCE=1 ;;
   --check) CHECK=1 ;;
   -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  containerd2 | crictl | crio | pulumi | command | kubernetes | kubernetes-provider) want+=("$a") ;;
+  containerd2 | crictl | crio | pulumi | command | kubernetes | kubernetes-provider | language-go | language-yaml) want+=("$a") ;;
   *) die "unknown argument '$a' (tools: ${ALL_TOOLS[*]}; flags: --print-env --check --force --list)" ;;
   esac
 done

@@ -8,17 +8,24 @@ export { renderNodeConfig, resolvePaths, crioDropIn, OWNED_MARKER } from "./rend
 export type { NodePlan, PlannedFile, RenderInput, RuntimeAction } from "./render";
 export { RegistryMirrors } from "./component/registry-mirrors";
 export { RegistryMirrorsArgumentsError } from "./component/errors";
-export { VerifyMode } from "./component/args";
+export { HostKeyCheck, NodeRuntime, ProbeOutcome, RuntimeChange, VerifyMode } from "./component/args";
 export { ProbeMode } from "./node/checks";
 export type { ProbeResult } from "./node/protocol";
 export type {
+  Connection,
   Inputs,
   MirrorArgs,
   MirrorEndpointArgs,
+  MirrorNode,
   MirrorNodeArgs,
   NodeReport,
-  NodeRuntime,
+  NodeVerify,
   NodeVerifyArgs,
+  ProbeReport,
+  ProofReport,
+  ProxyConnection,
+  Rollout,
+  Verify,
   VerifyArgs,
   RegistryMirrorsArgs,
   RolloutArgs,

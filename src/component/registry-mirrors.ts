@@ -16,7 +16,7 @@ import {
 } from "../node/protocol";
 import { validateMirrors } from "../model/validate";
 import { LegacyMode, RegistryMirrorsError, RuntimeKind, type Mirror, type NodePaths, type Problem } from "../model/types";
-import { VerifyMode, type MirrorNodeArgs, type NodeReport, type NodeVerifyArgs, type RegistryMirrorsArgs, type VerifyArgs } from "./args";
+import { VerifyMode, type MirrorNode, type NodeReport, type NodeVerify, type RegistryMirrorsArgs, type Verify } from "./args";
 import { effectiveCheck, mirrorForImage, parseImageReference, probeTargets, proofPlan, ProbeMode, type ImageReference } from "../node/checks";
 import type { ApplyChecks } from "../node/protocol";
 import { verifyReadBack } from "./verify";
@@ -30,9 +30,19 @@ const LEGACY_MODES: readonly string[] = Object.values(LegacyMode);
 const VERIFY_MODES: readonly string[] = Object.values(VerifyMode);
 const PROBE_MODES: readonly string[] = Object.values(ProbeMode);
 
-/** `verify` as given: a mode, or the object form. */
-function verifyArgs(verify: RegistryMirrorsArgs["verify"]): VerifyArgs {
+/** `verify` as given: the object form, or (from JavaScript, as in earlier versions) a mode alone. */
+function verifyArgs(verify: RegistryMirrorsArgs["verify"] | VerifyMode): Verify {
   return typeof verify === "string" ? { when: verify } : (verify ?? {});
+}
+
+/** `nodes`, each a plain node: {@link checkArgs} refused Outputs and Promises in the list. */
+function plainNodes(args: RegistryMirrorsArgs): MirrorNode[] {
+  return args.nodes as MirrorNode[];
+}
+
+/** A value only known later: an Output or a Promise. */
+function unresolved(value: unknown): boolean {
+  return pulumi.Output.isInstance(value) || value instanceof Promise;
 }
 
 /**
@@ -97,7 +107,7 @@ export class RegistryMirrors extends pulumi.ComponentResource {
     const reports: Record<string, pulumi.Output<NodeReport>> = {};
     const hostKeyTargets: pulumi.Output<HostKeyTarget>[] = [];
     const hostKeyTriggers: pulumi.Output<string>[] = [];
-    args.nodes.forEach((node, index) => {
+    plainNodes(args).forEach((node, index) => {
       const nodeSetup = new NodeSetup(name, node, {
         mirrors,
         legacy: node.legacy ?? args.legacy ?? "refuse",
@@ -166,7 +176,7 @@ interface NodeSetupOptions {
   verifyAlways: boolean;
   probe: ProbeMode;
   /** The node's checks after an apply: the component's with the node's own on top. */
-  checks: NodeVerifyArgs;
+  checks: NodeVerify;
   runStamp?: string;
   healthTimeoutSeconds?: number;
   /** When this program run started (Unix seconds): tells a main-config marker created in this run from an older one. */
@@ -191,7 +201,7 @@ class NodeSetup {
   readonly hostKeyTarget?: pulumi.Output<HostKeyTarget>;
   readonly hostKeyTrigger?: pulumi.Output<string>;
 
-  constructor(component: string, node: MirrorNodeArgs, opts: NodeSetupOptions) {
+  constructor(component: string, node: MirrorNode, opts: NodeSetupOptions) {
     const givenKind = node.runtime && node.runtime !== "auto" ? node.runtime : undefined;
     // The hosts directory is fixed (hostsDir: "fixed", not adopted from the node's config_path) so that every file
     // path is known before a read: previews show them, and a mirrors-only change needs no read.
@@ -447,8 +457,17 @@ function checkArgs(args: RegistryMirrorsArgs): void {
   const problems: Problem[] = [];
   if (!Array.isArray(args.nodes)) problems.push({ path: "nodes", message: "must be a list of nodes" });
   const seen = new Map<string, number>();
-  (Array.isArray(args.nodes) ? args.nodes : []).forEach((node, i) => {
+  (Array.isArray(args.nodes) ? args.nodes : []).forEach((entry, i) => {
     const at = `nodes[${i}]`;
+    if (unresolved(entry)) {
+      problems.push({
+        path: at,
+        message:
+          "must be known when the program runs (the nodes decide which resources exist): give the node itself, with an Output only inside, e.g. in its connection",
+      });
+      return;
+    }
+    const node = entry as MirrorNode;
     if (typeof node?.name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node.name)) {
       problems.push({ path: `${at}.name`, message: "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit" });
     } else if (seen.has(node.name)) {
@@ -521,7 +540,7 @@ function checkArgs(args: RegistryMirrorsArgs): void {
 }
 
 /** Problems of the per-node checks after an apply, at `at`. */
-function nodeVerifyProblems(at: string, verify: NodeVerifyArgs): Problem[] {
+function nodeVerifyProblems(at: string, verify: NodeVerify): Problem[] {
   const problems: Problem[] = [];
   if (verify.effectiveConfig !== undefined && typeof verify.effectiveConfig !== "boolean")
     problems.push({ path: `${at}.effectiveConfig`, message: "must be true or false" });
@@ -536,7 +555,7 @@ function nodeVerifyProblems(at: string, verify: NodeVerifyArgs): Problem[] {
 function checkProofImages(args: RegistryMirrorsArgs, mirrors: Mirror[]): void {
   const pulls: [string, string | undefined][] = [
     ["verify.pull", verifyArgs(args.verify).pull],
-    ...args.nodes.map((n, i): [string, string | undefined] => [`nodes[${i}].verify.pull`, n.verify?.pull]),
+    ...plainNodes(args).map((n, i): [string, string | undefined] => [`nodes[${i}].verify.pull`, n.verify?.pull]),
   ];
   const problems: Problem[] = [];
   for (const [path, pull] of pulls) {
