@@ -263,6 +263,11 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     }
     fs.chmodSync(path.join(labTools, b), 0o755);
   }
+  // The k3s/RKE2 stand-in (Node.js) and the YAML library it parses registries.yaml with, for the same reason.
+  if (specs.some((s) => isRancher(s.runtime))) {
+    fs.copyFileSync(path.join(__dirname, "k3s-stand-in.js"), path.join(labTools, "k3s-stand-in.js"));
+    fs.cpSync(path.dirname(require.resolve("yaml/package.json")), path.join(labTools, "node_modules", "yaml"), { recursive: true });
+  }
 
   const building = buildLab(dir, specs, labTools, step, t0);
   let timer: NodeJS.Timeout | undefined;
@@ -518,7 +523,7 @@ async function buildLab(dir: string, specs: ResolvedNodeSpec[], tools: string, s
       fs.mkdirSync(path.join(etc, "rancher", s.runtime), { recursive: true });
       put(path.join(etc, "crictl.yaml"), crictlYaml(K3S_SOCKET));
       fs.symlinkSync(crictl(tools), path.join(nd, "bin", "crictl"));
-      put(path.join(nd, "bin", s.runtime), k3sScript(s.name, s.runtime), 0o755);
+      put(path.join(nd, "bin", s.runtime), k3sScript(s.name, s.runtime, path.join(tools, "k3s-stand-in.js")), 0o755);
       if (s.runtime === "rke2") {
         // RKE2 keeps its ctr and crictl in its data dir, off the PATH.
         const rkeBin = path.join(nd, "var", "lib", "rancher", "rke2", "bin");

@@ -536,8 +536,7 @@ export function runtimeUnit(runtime: NodeRuntime): string {
  * registries.yaml as k3s does at each start (test/lab/k3s-stand-in.js) and then becomes the embedded containerd
  * (exec: the unit's process stays the same).
  */
-export function k3sScript(name: string, program: "k3s" | "rke2" = "k3s"): string {
-  const standIn = path.join(__dirname, "k3s-stand-in.js");
+export function k3sScript(name: string, program: "k3s" | "rke2", standIn: string): string {
   const version = program === "k3s" ? "v1.31.4+k3s1" : "v1.31.4+rke2r1";
   return `#!/bin/sh
 # ${program} stand-in of lab node ${name} (registry-mirrors test lab); see ${standIn}.
