@@ -56,3 +56,5 @@ export type {
 } from "./convert";
 export { listNodes, parseNode, parseNodeList, resolveKubeconfig, nodesFromCluster, mirrorNodesFromCluster } from "./kubernetes";
 export type { ApiServerConnection, ClusterNode, ListNodesOptions, NodeFromClusterArgs, NodesFromClusterOptions } from "./kubernetes";
+export { RegistryMirrorsInCluster, inClusterPlan, DEFAULT_NODE_AGENT_IMAGE } from "./in-cluster";
+export type { RegistryMirrorsInClusterArgs, InClusterPlan, InClusterPlanOptions, RolloutResult, NodeRollout } from "./in-cluster";

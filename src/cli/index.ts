@@ -13,6 +13,7 @@ import { isRancherDistribution, mainConfigPath } from "../model/runtimes";
 import { DEFAULT_PATHS, RegistryMirrorsError, type RuntimeInfo } from "../model/types";
 import { normalizeVersion } from "../model/version";
 import { listPodImages, suggestMirrors } from "../kubernetes/suggest";
+import { runRollout } from "../in-cluster/rollout-cli";
 import { renderNodeConfig } from "../render";
 import { planFiles, shownContent, unifiedDiff } from "./files";
 import {
@@ -54,6 +55,7 @@ Commands:
   import <format> <file-or-dir>               convert another tool's format into a spec (notes on stderr)
   export <format> <spec.yaml>                 convert a spec into another tool's format
   suggest --kubeconfig <file> [--spec <…>]    registries the cluster's pods pull from, and a spec covering them
+  rollout wait|remove                         RegistryMirrorsInCluster's rollout wait and removal (run by Pulumi)
 
 Run "registry-mirrors <command> --help" for a command's options.
 Exit codes: 0 done, 1 problems with the input, 2 wrong usage.
@@ -69,6 +71,13 @@ stdout, a spec: the given spec's mirrors plus one proposed mirror per registry n
   --context <name>     its context (default: current-context)
   --spec <spec.yaml>   the spec in use, to see what it covers already
   --mirror <url>       the proxy cache of the proposal (default https://harbor.example.com)
+`,
+  rollout: `Usage: registry-mirrors rollout wait|remove < request.json
+
+What RegistryMirrorsInCluster's local command runs (this package's copy is used where it is installed at the same
+path; this command where the state is destroyed from another checkout). Reads a request (kubeconfig, namespace,
+DaemonSet name, config hash, timeout) as JSON on stdin. wait: until every node's pod of that config is Ready, or the
+first failing node with its reason. remove: rolls every node back to its previous files, then waits the same way.
 `,
   validate: `Usage: registry-mirrors validate <spec.yaml>
 
@@ -332,6 +341,20 @@ async function suggest(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+async function rollout(args: string[], io: Io): Promise<number> {
+  if (args[0] === "--help" || args[0] === "-h") return help("rollout", io);
+  if (args.length !== 1 || !["wait", "remove"].includes(args[0])) throw new UsageError("rollout: give wait or remove");
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  try {
+    io.out(`${await runRollout(args[0], Buffer.concat(chunks).toString("utf8"))}\n`);
+    return 0;
+  } catch (e) {
+    io.err(`${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
 const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => number | Promise<number>>> = {
   validate,
   render,
@@ -339,6 +362,7 @@ const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => number | Pro
   import: importCommand,
   export: exportCommand,
   suggest,
+  rollout,
 };
 
 /**
@@ -360,7 +384,7 @@ export function main(
   }
   const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   try {
-    if (!run) throw new UsageError(`unknown command "${command}"; use validate, render, diff, import, export or suggest`);
+    if (!run) throw new UsageError(`unknown command "${command}"; use validate, render, diff, import, export, suggest or rollout`);
     const code = run(rest, io);
     return typeof code === "number" ? code : code.catch((e: unknown) => failed(e, command, run, io));
   } catch (e) {

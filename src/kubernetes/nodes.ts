@@ -132,17 +132,62 @@ export function parseNodeList(list: unknown): ClusterNode[] {
 
 /** GET a path of the API server; the parsed JSON body. Errors name the server, the path and the status. */
 export function apiGetJson(conn: ApiServerConnection, apiPath: string, timeoutMs = 15_000): Promise<unknown> {
+  return apiRequestJson(conn, "GET", apiPath, { timeoutMs });
+}
+
+/** What {@link apiRequestJson} sends besides the method and path. */
+export interface ApiRequestOptions {
+  /** JSON body. */
+  readonly body?: unknown;
+  /** Content type of the body (a patch type such as `application/json-patch+json`). Default `application/json`. */
+  readonly contentType?: string;
+  readonly timeoutMs?: number;
+}
+
+/** An API server answer that is not 2xx; `status` lets a caller tell a 404 from a failure. */
+export class ApiStatusError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = "ApiStatusError";
+  }
+}
+
+/**
+ * One request to the API server; the parsed JSON body. Errors name the method, the server, the path and the status
+ * ({@link ApiStatusError} for an HTTP status).
+ */
+export async function apiRequestJson(conn: ApiServerConnection, method: string, apiPath: string, opts: ApiRequestOptions = {}): Promise<unknown> {
+  const body = await apiRequestText(conn, method, apiPath, opts);
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new Error(`${method} ${conn.server}${apiPath}: the answer is not JSON: ${body.slice(0, 200)}`);
+  }
+}
+
+/** One request to the API server; the body as text (a pod's log). Errors as {@link apiRequestJson}. */
+export function apiRequestText(conn: ApiServerConnection, method: string, apiPath: string, opts: ApiRequestOptions = {}): Promise<string> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const what = `${method} ${conn.server}${apiPath}`;
   return new Promise((resolve, reject) => {
     const url = new URL(conn.server + apiPath);
     const headers: Record<string, string> = { accept: "application/json", "user-agent": "registry-mirrors" };
     if (conn.token) headers.authorization = `Bearer ${conn.token}`;
     else if (conn.basic) headers.authorization = `Basic ${Buffer.from(`${conn.basic.username}:${conn.basic.password}`).toString("base64")}`;
+    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body), "utf8");
+    if (payload) {
+      headers["content-type"] = opts.contentType ?? "application/json";
+      headers["content-length"] = String(payload.length);
+    }
     const req = https.request(
       {
         host: url.hostname.replace(/^\[|\]$/g, ""),
         port: url.port || 443,
         path: url.pathname + url.search,
-        method: "GET",
+        method,
         headers,
         ca: conn.ca,
         cert: conn.clientCert,
@@ -164,21 +209,17 @@ export function apiGetJson(conn: ApiServerConnection, apiPath: string, timeoutMs
             } catch {
               /* not a Status object */
             }
-            reject(new Error(`GET ${conn.server}${apiPath}: HTTP ${status}: ${message}`));
+            reject(new ApiStatusError(`${what}: HTTP ${status}: ${message}`, status));
             return;
           }
-          try {
-            resolve(JSON.parse(body));
-          } catch {
-            reject(new Error(`GET ${conn.server}${apiPath}: the answer is not JSON: ${body.slice(0, 200)}`));
-          }
+          resolve(body);
         });
         res.on("error", reject);
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`GET ${conn.server}${apiPath}: no answer within ${timeoutMs} ms`)));
-    req.on("error", (e) => reject(e.message.startsWith("GET ") ? e : new Error(`GET ${conn.server}${apiPath}: ${e.message}`)));
-    req.end();
+    req.on("timeout", () => req.destroy(new Error(`${what}: no answer within ${timeoutMs} ms`)));
+    req.on("error", (e) => reject(e.message.startsWith(`${method} `) ? e : new Error(`${what}: ${e.message}`)));
+    req.end(payload);
   });
 }
 

@@ -24,6 +24,11 @@ import { asRoot, heredocDelimiter, sha256, shq } from "./shell";
 export interface NodeTarget {
   /** Node name, used in every message. */
   node: string;
+  /**
+   * An environment variable that names the node at run time, `node` being the fallback: one in-cluster script
+   * serves every node, and its pod knows the node's name (`NODE_NAME` from the downward API). Default: none.
+   */
+  nodeNameVariable?: string;
   /** Run through `sudo -n`; default: only when the SSH user is not root. */
   sudo?: boolean;
   /** Where the manifest and backups live on the node. Default {@link STATE_DIR}. */
@@ -63,7 +68,12 @@ export const DEFAULT_LOCK_TIMEOUT = 600;
 export const DEFAULT_HEALTH_TIMEOUT = 30;
 
 function header(target: NodeTarget, vars: Record<string, string>): string {
-  const lines = [`NODE=${shq(target.node)}`, `STATE=${shq(target.stateDir ?? STATE_DIR)}`, `RUN=""`, `COMMITTED=""`];
+  const nodeVar = target.nodeNameVariable;
+  if (nodeVar !== undefined && (!/^[A-Z_][A-Z0-9_]*$/.test(nodeVar) || !/^[A-Za-z0-9._-]+$/.test(target.node))) {
+    throw new Error(`node ${target.node}: nodeNameVariable needs a variable name (A-Z, 0-9, _) and a plain fallback name`);
+  }
+  const node = nodeVar === undefined ? shq(target.node) : `"\${${nodeVar}:-${target.node}}"`;
+  const lines = [`NODE=${node}`, `STATE=${shq(target.stateDir ?? STATE_DIR)}`, `RUN=""`, `COMMITTED=""`];
   lines.push(`REREAD=${shq(target.reread ?? "run its read command again")}`);
   lines.push(`LOCK=""`, `LOCKED=""`, `LOCK_TIMEOUT=${Math.max(0, Math.floor(target.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT))}`);
   const owner = target.owner;
@@ -255,9 +265,9 @@ export function applyScript(
       PROOF_REF: target.checks?.proof?.image.full ?? "",
       PROOF_KIND: isRancherDistribution(target.runtime) ? "containerd" : target.runtime,
       PROOF_DIR: target.paths.registriesDir,
-      CRI_SOCKET: criSocket(target.runtime),
+      CRI_SOCKET: control.criSocket ?? criSocket(target.runtime),
       CTR: RUNTIME_FACTS[target.runtime].ctr ?? "ctr",
-      CRICTL: RUNTIME_FACTS[target.runtime].crictl ?? "crictl",
+      CRICTL: control.crictl ?? RUNTIME_FACTS[target.runtime].crictl ?? "crictl",
       PROOF_TIMEOUT: String(PROOF_TIMEOUT_SECONDS),
       AUTH_FILE: target.checks?.authFile ?? "",
       ACTED: "",

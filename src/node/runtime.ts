@@ -7,6 +7,10 @@ export interface RuntimeControl {
   unit: string;
   /** A shell command that succeeds once the runtime answers on its socket. */
   healthCheck: string;
+  /** The runtime's CRI socket, where it is not the runtime's usual one. Default: from the runtime facts. */
+  criSocket?: string;
+  /** crictl, where it is not on the PATH. Default: from the runtime facts (`crictl`). */
+  crictl?: string;
 }
 
 /** The control of each runtime, from the table of runtime facts. */

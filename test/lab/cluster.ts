@@ -58,6 +58,8 @@ export const CLUSTER_PORTS = {
 export const CLUSTER_NODE_NAME = "127.0.0.1";
 /** The offline-built image used as the sandbox image and for test pods. */
 export const PAUSE_IMAGE = "registry-mirrors.lab/pause:1";
+/** The in-cluster node agent's image (src/in-cluster/pod), built offline and imported like the pause image. */
+export const NODE_AGENT_IMAGE = "registry-mirrors.lab/node-agent:dev";
 /** The containerd namespace of the CRI plugin. */
 const CRI_NAMESPACE = "k8s.io";
 const SHIM_SOCKET_DIR = "/run/containerd/s";
@@ -100,7 +102,11 @@ export interface ClusterDescription {
   caPem: string;
   ports: typeof CLUSTER_PORTS;
   containerdSocket: string;
+  /** The directory the kubelet node's containerd reads hosts.toml files from (config_path). */
+  hostsDir: string;
   pauseImage: string;
+  /** The in-cluster node agent's image, imported into the node's containerd. */
+  nodeAgentImage: string;
   versions: { kubernetes: string; etcd: string; containerd: string };
   startupMs: number;
 }
@@ -133,6 +139,8 @@ interface Paths {
   kubeletRoot: string;
   podLogs: string;
   admin: string;
+  /** The kubelet node's containerd reads hosts.toml files here (config_path). */
+  hostsDir: string;
 }
 
 function pathsOf(dir: string): Paths {
@@ -149,6 +157,7 @@ function pathsOf(dir: string): Paths {
     kubeletRoot: path.join(dir, "kubelet"),
     podLogs: path.join(dir, "kubelet", "pod-logs"),
     admin: path.join(dir, "admin.kubeconfig"),
+    hostsDir: path.join(dir, "containerd", "certs.d"),
   };
 }
 
@@ -306,17 +315,29 @@ function kubeconfig(server: string, ca: CertFiles, user: string, cert: CertFiles
 
 const sha256 = (b: Buffer | string): string => crypto.createHash("sha256").update(b).digest("hex");
 
-/** Build test/lab/pause (static, cgo off) and write an OCI archive of an image holding it as /pause. */
-async function buildPauseImage(work: string): Promise<string> {
+/** An image of one static Go program: its source directory, the binary's name (the entrypoint) and the image's name. */
+interface StaticImage {
+  source: string;
+  binary: string;
+  ref: string;
+}
+
+const LAB_IMAGES: StaticImage[] = [
+  { source: path.join(REPO_ROOT, "test", "lab", "pause"), binary: "pause", ref: PAUSE_IMAGE },
+  { source: path.join(REPO_ROOT, "src", "in-cluster", "pod"), binary: "registry-mirrors-node-agent", ref: NODE_AGENT_IMAGE },
+];
+
+/** Build a static Go program (cgo off) and write an OCI archive of an image holding only it, as /<binary>. */
+async function buildStaticImage(work: string, image: StaticImage): Promise<string> {
   const root = path.join(work, "rootfs");
   fs.mkdirSync(root, { recursive: true });
-  await runOk("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", path.join(root, "pause"), "."], {
-    cwd: path.join(REPO_ROOT, "test", "lab", "pause"),
+  await runOk("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", path.join(root, image.binary), "."], {
+    cwd: image.source,
     env: { ...process.env, CGO_ENABLED: "0", GOTOOLCHAIN: "local", PATH: `${process.env.PATH ?? ""}:/usr/local/go/bin` },
     timeoutMs: 120_000,
   });
   const layerTar = path.join(work, "layer.tar");
-  await runOk("tar", ["--owner=0", "--group=0", "--numeric-owner", "--mtime=@1700000000", "-C", root, "-cf", layerTar, "pause"], {
+  await runOk("tar", ["--owner=0", "--group=0", "--numeric-owner", "--mtime=@1700000000", "-C", root, "-cf", layerTar, image.binary], {
     timeoutMs: 20_000,
   });
   const layout = path.join(work, "layout");
@@ -334,9 +355,9 @@ async function buildPauseImage(work: string): Promise<string> {
       JSON.stringify({
         architecture: process.arch === "arm64" ? "arm64" : "amd64",
         os: "linux",
-        config: { Entrypoint: ["/pause"], Labels: { "org.registry-mirrors.lab": "pause" } },
+        config: { Entrypoint: [`/${image.binary}`], Labels: { "org.registry-mirrors.lab": image.binary } },
         rootfs: { type: "layers", diff_ids: [`sha256:${sha256(tar)}`] },
-        history: [{ created_by: "registry-mirrors lab cluster (test/lab/pause)" }],
+        history: [{ created_by: `registry-mirrors lab cluster (${path.relative(REPO_ROOT, image.source)})` }],
       }),
     ),
   );
@@ -359,12 +380,12 @@ async function buildPauseImage(work: string): Promise<string> {
         {
           mediaType: "application/vnd.oci.image.manifest.v1+json",
           ...manifest,
-          annotations: { "io.containerd.image.name": PAUSE_IMAGE, "org.opencontainers.image.ref.name": PAUSE_IMAGE.split(":")[1] },
+          annotations: { "io.containerd.image.name": image.ref, "org.opencontainers.image.ref.name": image.ref.split(":")[1] },
         },
       ],
     }),
   );
-  const archive = path.join(work, "pause.oci.tar");
+  const archive = path.join(work, `${image.binary}.oci.tar`);
   await runOk("tar", ["-C", layout, "-cf", archive, "oci-layout", "index.json", "blobs"], { timeoutMs: 20_000 });
   return archive;
 }
@@ -394,6 +415,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   disable_apparmor = true
   # This VM drops CAP_SYS_RESOURCE from every bounding set: runc cannot lower oom_score_adj below the caller's.
   restrict_oom_score_adj = true
+  # Where registry-mirrors' in-cluster mode writes (the mode writes hosts files only: config_path must be set).
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = ${q(p.hostsDir)}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = ${q(p.cniConf)}
@@ -582,7 +606,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     // 1. certificates, kubeconfigs, the pause image (in parallel with etcd and containerd)
     const pkiP = makePki(p.pki);
-    const imageP = buildPauseImage(path.join(dir, "image"));
+    const imagesP = Promise.all(LAB_IMAGES.map((image) => buildStaticImage(path.join(dir, "image", image.binary), image)));
 
     start("etcd", bin.etcd, [
       "--name=lab",
@@ -651,9 +675,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       async () => fs.existsSync(p.containerdSock) && (await run(bin.ctr, ["--address", p.containerdSock, "version"], { timeoutMs: 5000 })).code === 0,
       20_000,
     );
-    const archive = await imageP;
-    await runOk(bin.ctr, ["--address", p.containerdSock, "-n", CRI_NAMESPACE, "images", "import", archive], { timeoutMs: 30_000 });
-    log(`[cluster] containerd ready, ${PAUSE_IMAGE} imported (${Date.now() - t0} ms)`);
+    for (const archive of await imagesP) {
+      await runOk(bin.ctr, ["--address", p.containerdSock, "-n", CRI_NAMESPACE, "images", "import", archive], { timeoutMs: 30_000 });
+    }
+    log(`[cluster] containerd ready, ${LAB_IMAGES.map((i) => i.ref).join(", ")} imported (${Date.now() - t0} ms)`);
 
     await step("kube-apiserver /readyz", "kube-apiserver", async () => (await apiGet(server, pki, "/readyz", 3000)).status === 200, 45_000);
     log(`[cluster] kube-apiserver ready (${Date.now() - t0} ms)`);
@@ -717,7 +742,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       caPem: pki.ca.pem,
       ports: CLUSTER_PORTS,
       containerdSocket: p.containerdSock,
+      hostsDir: p.hostsDir,
       pauseImage: PAUSE_IMAGE,
+      nodeAgentImage: NODE_AGENT_IMAGE,
       versions,
       startupMs,
     };

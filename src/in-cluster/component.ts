@@ -1,0 +1,203 @@
+/**
+ * `RegistryMirrorsInCluster`: registry mirrors on nodes without SSH, from inside the cluster. A sibling of
+ * `RegistryMirrors` on the same spec, renderer and node agent: the agent's scripts go into a ConfigMap (readable in
+ * `pulumi preview --diff`), what they read on stdin (credentials) into a Secret, and a privileged DaemonSet runs them
+ * on each node's filesystem. Pulumi waits for the rollout and fails naming the node and the agent's reason; deleting
+ * the component first rolls every node back to the files it had, then deletes the DaemonSet.
+ */
+import * as path from "path";
+import * as command from "@pulumi/command";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { MirrorArgs } from "../component/args";
+import { asArgumentsError, failure, RegistryMirrorsArgumentsError } from "../component/errors";
+import { instanceOwner } from "../component/instance";
+import { validateMirrors } from "../model/validate";
+import type { Mirror, NodePaths, Problem } from "../model/types";
+import type { ProbeMode } from "../node/checks";
+import { shq } from "../node/shell";
+import { daemonSetManifest, DEFAULT_NODE_AGENT_IMAGE, DEFAULT_RESOURCES } from "./manifests";
+import { inClusterPlan } from "./plan";
+import type { RolloutRequest, RolloutResult } from "./rollout";
+
+/** Arguments of {@link RegistryMirrorsInCluster}. */
+export interface RegistryMirrorsInClusterArgs {
+  /** The mirrors, as for `RegistryMirrors`. */
+  readonly mirrors: pulumi.Input<pulumi.Input<MirrorArgs>[]>;
+  /**
+   * Kubeconfig (text or path) of the cluster, for the rollout wait and the removal, which run where Pulumi runs. Use
+   * the one the Kubernetes provider of `opts.provider` has. Treated as secret.
+   */
+  readonly kubeconfig: pulumi.Input<string>;
+  /** The kubeconfig's context. Default: its current context. */
+  readonly context?: string;
+  /** Namespace of the ConfigMap, Secret and DaemonSet. @default "kube-system" */
+  readonly namespace?: string;
+  /** The node agent's image (src/in-cluster/pod: one static binary). @default {@link DEFAULT_NODE_AGENT_IMAGE} */
+  readonly image?: string;
+  /** @default "IfNotPresent" */
+  readonly imagePullPolicy?: string;
+  /** The pods' priority class, so that they are scheduled on full nodes too. @default "system-node-critical" */
+  readonly priorityClassName?: string;
+  /** Nodes whose pods are replaced at once; a failing node stops the rollout there. @default 1 */
+  readonly maxUnavailable?: number;
+  /** Only nodes with these labels. Default: every node (every taint is tolerated). */
+  readonly nodeSelector?: Record<string, string>;
+  /** The container's requests and limits. @default {@link DEFAULT_RESOURCES} */
+  readonly resources?: { readonly requests: Record<string, string>; readonly limits: Record<string, string> };
+  /** File locations on the nodes (`hostsDir` is the one the mode writes). Default: containerd's. */
+  readonly paths?: Partial<NodePaths>;
+  /** Where the agent keeps its manifest and backups on each node. @default "/var/lib/registry-mirrors" */
+  readonly stateDir?: string;
+  /** containerd's CRI socket on the nodes. @default "/run/containerd/containerd.sock" */
+  readonly criSocket?: string;
+  /** crictl on the nodes, for the check that containerd reads the hosts directory. @default "crictl" (PATH) */
+  readonly crictl?: string;
+  /** Probe every endpoint from each node before writing (`error`, `warn`, `off`). @default "error" */
+  readonly probe?: ProbeMode;
+  /** Ask each node's containerd whether it reads the hosts directory; a node where it does not fails. @default true */
+  readonly effectiveConfig?: boolean;
+  /** Seconds to wait for every node's pod. @default 300 */
+  readonly rolloutTimeoutSeconds?: number;
+  /** Instance ids (`project/stack/name`) whose files on the nodes this one may take over. */
+  readonly takeOver?: string[];
+}
+
+/**
+ * The local command that runs rollout-cli: this module's copy where it is (a program run from source uses ts-node),
+ * else the package's `registry-mirrors rollout` bin (the state may be destroyed from another checkout).
+ */
+function rolloutCommand(action: "wait" | "remove"): string {
+  const here = path.join(__dirname, `rollout-cli${path.extname(__filename)}`);
+  const preload = __filename.endsWith(".ts") ? `-r ${shq(require.resolve("ts-node/register/transpile-only"))} ` : "";
+  const node = shq(process.execPath);
+  return `if [ -f ${shq(here)} ]; then exec ${node} ${preload}${shq(here)} ${action}; else exec npx --no-install registry-mirrors rollout ${action}; fi`;
+}
+
+function checkArgs(name: string, args: RegistryMirrorsInClusterArgs): void {
+  const problems: Problem[] = [];
+  if (!/^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/.test(name)) {
+    problems.push({ path: "name", message: "must be a DNS label of at most 52 characters (it names the DaemonSet and its ConfigMap and Secret)" });
+  }
+  if (args.mirrors === undefined) problems.push({ path: "mirrors", message: "is required" });
+  if (args.kubeconfig === undefined)
+    problems.push({ path: "kubeconfig", message: "is required (the rollout wait and the removal read the DaemonSet)" });
+  const max = args.maxUnavailable;
+  if (max !== undefined && (!Number.isInteger(max) || max < 1))
+    problems.push({ path: "maxUnavailable", message: "must be an integer of at least 1" });
+  const t = args.rolloutTimeoutSeconds;
+  if (t !== undefined && (!Number.isInteger(t) || t < 10))
+    problems.push({ path: "rolloutTimeoutSeconds", message: "must be an integer of at least 10" });
+  if (args.probe !== undefined && !["error", "warn", "off"].includes(args.probe))
+    problems.push({ path: "probe", message: 'must be "error", "warn" or "off"' });
+  for (const [k, v] of Object.entries({ criSocket: args.criSocket, crictl: args.crictl, stateDir: args.stateDir })) {
+    if (v !== undefined && !/^\/\S+$/.test(v)) problems.push({ path: k, message: "must be an absolute path without whitespace" });
+  }
+  if (problems.length > 0) throw new RegistryMirrorsArgumentsError(problems, "invalid RegistryMirrorsInCluster arguments");
+}
+
+/**
+ * Registry mirrors on every node of a cluster, from a DaemonSet (no SSH). Writes containerd's hosts.toml files only:
+ * each node's config.toml must already point `config_path` at the hosts directory (managed node images mostly do;
+ * a node where containerd does not read it fails with that reason). Nothing is restarted.
+ */
+export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
+  /** The rollout as the last wait saw it: per node, its pod and the agent's one-line results. */
+  public readonly rollout: pulumi.Output<RolloutResult>;
+  /** The files each node gets (paths), for review. */
+  public readonly files: pulumi.Output<string[]>;
+
+  constructor(name: string, args: RegistryMirrorsInClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    checkArgs(name, args);
+    super("registry-mirrors:index:RegistryMirrorsInCluster", name, {}, opts);
+    const namespace = args.namespace ?? "kube-system";
+    const urn = pulumi.output((this.urn as unknown as { promise(): Promise<string> }).promise());
+    const owner = urn.apply((u) =>
+      instanceOwner({ project: pulumi.getProject(), stack: pulumi.getStack(), name, urn: u ?? "", takeOver: args.takeOver, aliases: opts?.aliases }),
+    );
+    const plan = pulumi.all([pulumi.output(args.mirrors as pulumi.Input<Mirror[]>), owner]).apply(([mirrors, o]) => {
+      try {
+        validateMirrors(mirrors);
+        const p = inClusterPlan(mirrors, {
+          owner: o,
+          paths: args.paths,
+          stateDir: args.stateDir,
+          criSocket: args.criSocket,
+          crictl: args.crictl,
+          probe: args.probe,
+          effectiveConfig: args.effectiveConfig,
+        });
+        for (const w of p.warnings) pulumi.log.info(`registry-mirrors: ${w}`, this);
+        return p;
+      } catch (e) {
+        throw failure("registry-mirrors: invalid mirrors", asArgumentsError(e, "invalid RegistryMirrorsInCluster arguments"), this);
+      }
+    });
+    // The ConfigMap and Secret are auto-named: a change creates new ones and the DaemonSet moves to them (create
+    // before delete). deleteBeforeReplace would make Pulumi replace the DaemonSet and the rollout command with them,
+    // and the rollout command's delete rolls the nodes back.
+    const child = { parent: this };
+    const labels = { "registry-mirrors.io/instance": name };
+    const scripts = new k8s.core.v1.ConfigMap(
+      `${name}-scripts`,
+      { metadata: { namespace, labels }, data: plan.apply((p) => ({ ...p.scripts })) },
+      child,
+    );
+    const secret = new k8s.core.v1.Secret(
+      `${name}-stdin`,
+      { metadata: { namespace, labels }, type: "Opaque", stringData: pulumi.secret(plan.apply((p) => ({ ...p.secret }))) },
+      child,
+    );
+    const configHash = pulumi.unsecret(plan.apply((p) => p.configHash));
+    const manifest = pulumi.all([configHash, scripts.metadata.name, secret.metadata.name]).apply(([hash, scriptsName, secretName]) =>
+      daemonSetManifest({
+        name,
+        namespace,
+        scriptsName,
+        secretName,
+        configHash: hash,
+        image: args.image ?? DEFAULT_NODE_AGENT_IMAGE,
+        imagePullPolicy: args.imagePullPolicy ?? "IfNotPresent",
+        priorityClassName: args.priorityClassName ?? "system-node-critical",
+        maxUnavailable: args.maxUnavailable ?? 1,
+        nodeSelector: args.nodeSelector,
+        agentTimeoutSeconds: Math.max(60, (args.rolloutTimeoutSeconds ?? 300) - 10),
+        resources: args.resources ?? DEFAULT_RESOURCES,
+      }),
+    );
+    const daemonSet = new k8s.apps.v1.DaemonSet(
+      name,
+      {
+        metadata: manifest.apply((m) => m.metadata as k8s.types.input.meta.v1.ObjectMeta),
+        spec: manifest.apply((m) => m.spec as k8s.types.input.apps.v1.DaemonSetSpec),
+      },
+      child,
+    );
+    // Runs where Pulumi runs: create/update wait for the rollout of this config; delete rolls every node back first.
+    const request = pulumi
+      .all([pulumi.output(args.kubeconfig), configHash, daemonSet.metadata.name])
+      .apply(([kubeconfig, hash, dsName]): RolloutRequest => ({
+        kubeconfig,
+        context: args.context,
+        namespace,
+        name: dsName,
+        configHash: hash,
+        timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
+      }));
+    const wait = new command.local.Command(
+      `${name}-rollout`,
+      {
+        create: rolloutCommand("wait"),
+        update: rolloutCommand("wait"),
+        delete: rolloutCommand("remove"),
+        stdin: pulumi.secret(request.apply((r) => JSON.stringify(r))),
+        logging: "stderr",
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this, dependsOn: [daemonSet, scripts, secret] },
+    );
+    this.rollout = wait.stdout.apply((out) => (out ? (JSON.parse(out) as RolloutResult) : { mode: "apply" as const, nodes: [] }));
+    this.files = pulumi.unsecret(plan.apply((p) => p.files.map((f) => f.path)));
+    this.registerOutputs({ rollout: this.rollout, files: this.files });
+  }
+}
