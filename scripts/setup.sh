@@ -10,7 +10,7 @@ say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # Debian packages the lab needs (see test/lab/README.md): runtimes, registries, sshd, skopeo, Ansible for the
 # benchmark baseline; etcd-server and containernetworking-plugins (the loopback CNI) for the lab cluster
 # (test/lab/cluster.ts).
-APT_PACKAGES="dash bash busybox shellcheck containerd runc conmon docker.io docker-registry skopeo podman nginx openssh-server openssh-client apache2-utils sudo ansible iproute2 procps openssl ca-certificates gcc make libc6-dev etcd-server containernetworking-plugins"
+APT_PACKAGES="dash bash busybox shellcheck curl containerd runc conmon docker.io docker-registry skopeo podman nginx openssh-server openssh-client apache2-utils sudo ansible iproute2 procps openssl ca-certificates gcc make libc6-dev etcd-server containernetworking-plugins"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

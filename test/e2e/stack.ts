@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { NodeDescription } from "../lab";
+import { renderNodeConfig, type Mirror } from "../../src";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const BIN = path.join(ROOT, ".tools/bin");
@@ -193,4 +194,18 @@ export class ProgramStack {
     await this.run(["stack", "rm", "--yes", "--force"]).catch(() => undefined);
     if (!opts.keepDir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The lines of every file the TypeScript component writes for `mirrors` on a containerd node that the command shows
+ * (all but secret files, which travel on stdin), missing from `out` (a `pulumi preview --diff --show-full-output` of
+ * a program in another language): empty when that preview shows the same content.
+ */
+export function linesMissingFromPreview(out: string, mirrors: Mirror[]): string[] {
+  const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd" }, paths: { hostsDir: "/etc/containerd/certs.d" }, hostsDir: "fixed" });
+  // A long string may be shown as one quoted value (`\n` and `\"` escaped) rather than as a block of lines.
+  const shown = `${out}\n${out.replace(/\\n/g, "\n").replace(/\\"/g, '"')}`;
+  return plan.files
+    .filter((f) => !f.secret)
+    .flatMap((f) => [f.path, ...f.content.split("\n")].map((line) => line.trim()).filter((line) => line !== "" && !shown.includes(line)));
 }
