@@ -13,15 +13,14 @@ import type { MirrorArgs } from "../component/args";
 import { asArgumentsError, failure, RegistryMirrorsArgumentsError } from "../component/errors";
 import { instanceOwner } from "../component/instance";
 import { validateMirrors } from "../model/validate";
-import type { Mirror, NodePaths, Problem } from "../model/types";
-import type { ProbeMode } from "../node/checks";
+import type { Mirror, Problem } from "../model/types";
 import { shq } from "../node/shell";
 import { daemonSetManifest, DEFAULT_NODE_AGENT_IMAGE, DEFAULT_RESOURCES } from "./manifests";
-import { inClusterPlan } from "./plan";
+import { inClusterPlan, type InClusterNodeSettings } from "./plan";
 import type { RolloutRequest, RolloutResult } from "./rollout";
 
-/** Arguments of {@link RegistryMirrorsInCluster}. */
-export interface RegistryMirrorsInClusterArgs {
+/** Arguments of {@link RegistryMirrorsInCluster}; how the agent finds things on the nodes: {@link InClusterNodeSettings}. */
+export interface RegistryMirrorsInClusterArgs extends InClusterNodeSettings {
   /** The mirrors, as for `RegistryMirrors`. */
   readonly mirrors: pulumi.Input<pulumi.Input<MirrorArgs>[]>;
   /**
@@ -45,18 +44,6 @@ export interface RegistryMirrorsInClusterArgs {
   readonly nodeSelector?: Record<string, string>;
   /** The container's requests and limits. @default {@link DEFAULT_RESOURCES} */
   readonly resources?: { readonly requests: Record<string, string>; readonly limits: Record<string, string> };
-  /** File locations on the nodes (`hostsDir` is the one the mode writes). Default: containerd's. */
-  readonly paths?: Partial<NodePaths>;
-  /** Where the agent keeps its manifest and backups on each node. @default "/var/lib/registry-mirrors" */
-  readonly stateDir?: string;
-  /** containerd's CRI socket on the nodes. @default "/run/containerd/containerd.sock" */
-  readonly criSocket?: string;
-  /** crictl on the nodes, for the check that containerd reads the hosts directory. @default "crictl" (PATH) */
-  readonly crictl?: string;
-  /** Probe every endpoint from each node before writing (`error`, `warn`, `off`). @default "error" */
-  readonly probe?: ProbeMode;
-  /** Ask each node's containerd whether it reads the hosts directory; a node where it does not fails. @default true */
-  readonly effectiveConfig?: boolean;
   /** Seconds to wait for every node's pod. @default 300 */
   readonly rolloutTimeoutSeconds?: number;
   /** Instance ids (`project/stack/name`) whose files on the nodes this one may take over. */

@@ -13,22 +13,26 @@ import { sha256 } from "../node/shell";
 /** The environment variable the pod sets to its node's name (downward API `spec.nodeName`). */
 export const NODE_NAME_VARIABLE = "NODE_NAME";
 
+/** How the agent finds things on the nodes; the component's arguments of the same names. */
+export interface InClusterNodeSettings {
+  /** File locations on the nodes (`hostsDir` is the one the mode writes). Default: containerd's (`/etc/containerd/certs.d`). */
+  readonly paths?: Partial<NodePaths>;
+  /** Where the agent keeps its manifest and backups on each node. @default "/var/lib/registry-mirrors" */
+  readonly stateDir?: string;
+  /** containerd's CRI socket on the nodes. @default "/run/containerd/containerd.sock" */
+  readonly criSocket?: string;
+  /** crictl on the nodes, for the check that containerd reads the hosts directory. @default "crictl" (PATH) */
+  readonly crictl?: string;
+  /** Probe every endpoint from each node before writing (`error`, `warn`, `off`). @default "error" */
+  readonly probe?: ProbeMode;
+  /** Ask each node's containerd whether it reads the hosts directory; a node where it does not fails. @default true */
+  readonly effectiveConfig?: boolean;
+}
+
 /** Options of {@link inClusterPlan}. */
-export interface InClusterPlanOptions {
+export interface InClusterPlanOptions extends InClusterNodeSettings {
   /** Whose files these are on the nodes. */
   readonly owner: InstanceOwner;
-  /** File locations on the nodes. Default: the runtime's defaults (`/etc/containerd/certs.d`). */
-  readonly paths?: Partial<NodePaths>;
-  /** Where the agent keeps its manifest and backups on each node. Default `/var/lib/registry-mirrors`. */
-  readonly stateDir?: string;
-  /** containerd's CRI socket on the nodes. Default `/run/containerd/containerd.sock`. */
-  readonly criSocket?: string;
-  /** crictl on the nodes, for the check that containerd reads the hosts directory. Default `crictl` on the PATH. */
-  readonly crictl?: string;
-  /** Probe every endpoint from each node before writing. Default `error`. */
-  readonly probe?: ProbeMode;
-  /** Ask containerd whether it reads the hosts directory (a CRI pull of a canary). Default true. */
-  readonly effectiveConfig?: boolean;
   /** Seconds a run waits for another registry-mirrors run on the node (an SSH apply, say). */
   readonly lockTimeoutSeconds?: number;
 }
