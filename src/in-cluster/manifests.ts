@@ -42,7 +42,8 @@ export const DEFAULT_RESOURCES = { requests: { cpu: "10m", memory: "16Mi" }, lim
 
 /**
  * The DaemonSet. Privileged (it writes the host's files and asks the host's containerd), in the host's network (the
- * probe must see what the node sees) and PID namespaces, tolerating every taint so that every node gets its files,
+ * probe must see what the node sees) and PID namespaces (the node lock tells a live holder, say an SSH apply of
+ * another stack, from a stale one with `kill -0`), tolerating every taint so that every node gets its files,
  * with the host's root at /host (the agent chroots there). Ready only once the agent finished on that node.
  */
 export function daemonSetManifest(o: DaemonSetOptions): Record<string, unknown> {
