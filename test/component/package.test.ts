@@ -15,6 +15,7 @@ it("builds from src alone, ships the agent's shell files, and renders through th
     "cli",
     "component",
     "convert",
+    "in-cluster",
     "index.d.ts",
     "index.js",
     "index.js.map",
@@ -24,6 +25,8 @@ it("builds from src alone, ships the agent's shell files, and renders through th
     "render",
   ]);
   expect(readdirSync(join(DIST, "node/agent")).sort()).toEqual(readdirSync(join(ROOT, "src/node/agent")).sort());
+  // The in-cluster component's local command runs this file of the built package.
+  expect(existsSync(join(DIST, "in-cluster/rollout-cli.js"))).toBe(true);
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { main: string; types: string };
   expect(existsSync(join(ROOT, pkg.main))).toBe(true);
   expect(existsSync(join(ROOT, pkg.types))).toBe(true);

@@ -25,6 +25,7 @@ import * as os from "os";
 import * as path from "path";
 import { stringify as toYaml } from "yaml";
 import { toolsBin } from "./lab";
+import { writeImageLayout } from "./oci";
 import { makeCa, CertFiles } from "./pki";
 import {
   FatalWaitError,
@@ -311,9 +312,7 @@ function kubeconfig(server: string, ca: CertFiles, user: string, cert: CertFiles
   });
 }
 
-// --- the pause image (OCI layout, imported with ctr) -----------------------------------------------------------------
-
-const sha256 = (b: Buffer | string): string => crypto.createHash("sha256").update(b).digest("hex");
+// --- the pause and node-agent images (OCI layouts, imported with ctr) ----------------------------------------------
 
 /** An image of one static Go program: its source directory, the binary's name (the entrypoint) and the image's name. */
 interface StaticImage {
@@ -341,50 +340,15 @@ async function buildStaticImage(work: string, image: StaticImage): Promise<strin
     timeoutMs: 20_000,
   });
   const layout = path.join(work, "layout");
-  const blobs = path.join(layout, "blobs", "sha256");
-  fs.mkdirSync(blobs, { recursive: true });
-  const putBlob = (b: Buffer) => {
-    const h = sha256(b);
-    fs.writeFileSync(path.join(blobs, h), b);
-    return { digest: `sha256:${h}`, size: b.length };
-  };
   const tar = fs.readFileSync(layerTar);
-  const layer = putBlob(tar);
-  const config = putBlob(
-    Buffer.from(
-      JSON.stringify({
-        architecture: process.arch === "arm64" ? "arm64" : "amd64",
-        os: "linux",
-        config: { Entrypoint: [`/${image.binary}`], Labels: { "org.registry-mirrors.lab": image.binary } },
-        rootfs: { type: "layers", diff_ids: [`sha256:${sha256(tar)}`] },
-        history: [{ created_by: `registry-mirrors lab cluster (${path.relative(REPO_ROOT, image.source)})` }],
-      }),
-    ),
-  );
-  const manifest = putBlob(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
-      }),
-    ),
-  );
-  fs.writeFileSync(path.join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  fs.writeFileSync(
-    path.join(layout, "index.json"),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          ...manifest,
-          annotations: { "io.containerd.image.name": image.ref, "org.opencontainers.image.ref.name": image.ref.split(":")[1] },
-        },
-      ],
-    }),
-  );
+  writeImageLayout(layout, {
+    layer: tar,
+    tar,
+    gzip: false,
+    config: { Entrypoint: [`/${image.binary}`], Labels: { "org.registry-mirrors.lab": image.binary } },
+    history: { created_by: `registry-mirrors lab cluster (${path.relative(REPO_ROOT, image.source)})` },
+    annotations: { "io.containerd.image.name": image.ref, "org.opencontainers.image.ref.name": image.ref.split(":")[1] },
+  });
   const archive = path.join(work, `${image.binary}.oci.tar`);
   await runOk("tar", ["-C", layout, "-cf", archive, "oci-layout", "index.json", "blobs"], { timeoutMs: 20_000 });
   return archive;

@@ -44,8 +44,23 @@ function goArch(): string {
   return m[process.arch] ?? process.arch;
 }
 
-/** Write an OCI layout in `dir` with one image tagged `tag` whose only file `/hello.txt` holds `text`. */
-export function writeOciLayout(dir: string, tag: string, text: string): OciLayout {
+/** One image of one layer, for {@link writeImageLayout}. */
+export interface OneLayerImage {
+  /** The layer as stored (a tar, gzip-compressed when `gzip`). */
+  layer: Buffer;
+  /** The uncompressed tar (its digest is the config's diff_id). */
+  tar: Buffer;
+  gzip: boolean;
+  /** The image config's `config` (Entrypoint or Cmd, Labels). */
+  config: Record<string, unknown>;
+  /** The history entry. */
+  history: Record<string, unknown>;
+  /** Annotations of the index entry (`org.opencontainers.image.ref.name`, `io.containerd.image.name`). */
+  annotations: Record<string, string>;
+}
+
+/** Write an OCI image layout in `dir` holding one image of one layer; the manifest's digest. */
+export function writeImageLayout(dir: string, image: OneLayerImage): string {
   const blobs = path.join(dir, "blobs", "sha256");
   fs.mkdirSync(blobs, { recursive: true });
   const putBlob = (b: Buffer): { digest: string; size: number } => {
@@ -53,41 +68,49 @@ export function writeOciLayout(dir: string, tag: string, text: string): OciLayou
     fs.writeFileSync(path.join(blobs, h), b);
     return { digest: `sha256:${h}`, size: b.length };
   };
-  const tar = tarOneFile("hello.txt", Buffer.from(text));
-  const layer = putBlob(zlib.gzipSync(tar, { level: 6 }));
+  const layer = putBlob(image.layer);
   const config = putBlob(
     Buffer.from(
       JSON.stringify({
         architecture: goArch(),
         os: "linux",
-        config: { Cmd: ["/hello.txt"], Labels: { "org.registry-mirrors.lab": "1" } },
-        rootfs: { type: "layers", diff_ids: [`sha256:${sha256(tar)}`] },
-        history: [{ created_by: "registry-mirrors lab", comment: text.slice(0, 60) }],
+        config: image.config,
+        rootfs: { type: "layers", diff_ids: [`sha256:${sha256(image.tar)}`] },
+        history: [image.history],
       }),
     ),
   );
-  const manifestBuf = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer }],
-    }),
+  const manifest = putBlob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+        layers: [{ mediaType: `application/vnd.oci.image.layer.v1.tar${image.gzip ? "+gzip" : ""}`, ...layer }],
+      }),
+    ),
   );
-  const manifest = putBlob(manifestBuf);
   fs.writeFileSync(path.join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   fs.writeFileSync(
     path.join(dir, "index.json"),
     JSON.stringify({
       schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          ...manifest,
-          annotations: { "org.opencontainers.image.ref.name": tag },
-        },
-      ],
+      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest, annotations: image.annotations }],
     }),
   );
-  return { dir, tag, manifestDigest: manifest.digest };
+  return manifest.digest;
+}
+
+/** Write an OCI layout in `dir` with one image tagged `tag` whose only file `/hello.txt` holds `text`. */
+export function writeOciLayout(dir: string, tag: string, text: string): OciLayout {
+  const tar = tarOneFile("hello.txt", Buffer.from(text));
+  const manifestDigest = writeImageLayout(dir, {
+    layer: zlib.gzipSync(tar, { level: 6 }),
+    tar,
+    gzip: true,
+    config: { Cmd: ["/hello.txt"], Labels: { "org.registry-mirrors.lab": "1" } },
+    history: { created_by: "registry-mirrors lab", comment: text.slice(0, 60) },
+    annotations: { "org.opencontainers.image.ref.name": tag },
+  });
+  return { dir, tag, manifestDigest };
 }
