@@ -11,9 +11,12 @@ import { Analyzer } from "@pulumi/pulumi/provider/experimental/analyzer";
 import { generateSchema } from "@pulumi/pulumi/provider/experimental/schema";
 import { RegistryMirrors } from "../src/component/registry-mirrors";
 import type { RegistryMirrorsArgs } from "../src/component/args";
+import { RegistryMirrorsInCluster, type RegistryMirrorsInClusterArgs } from "../src/in-cluster/component";
 
 /** The package's name: the first part of the component's type token `registry-mirrors:index:RegistryMirrors`. */
 export const PACKAGE_NAME = "registry-mirrors";
+/** The components of the package: over SSH, and from inside the cluster (a DaemonSet) for nodes without SSH. */
+export const COMPONENTS = ["RegistryMirrors", "RegistryMirrorsInCluster"] as const;
 /** This directory: its package.json (name, version, description) and tsconfig.json are what the analyzer reads. */
 export const PACKAGE_DIR = __dirname;
 
@@ -27,7 +30,7 @@ type Json = { [key: string]: unknown };
  */
 export function inferSchema(dir: string = PACKAGE_DIR): Json {
   const packageJSON = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
-  const analyzer = new Analyzer(dir, PACKAGE_NAME, packageJSON, new Set(["RegistryMirrors"]));
+  const analyzer = new Analyzer(dir, PACKAGE_NAME, packageJSON, new Set(COMPONENTS));
   const { components, typeDefinitions, dependencies } = analyzer.analyze();
   const schema = generateSchema(
     PACKAGE_NAME,
@@ -81,7 +84,7 @@ function typeDocs(program: ts.Program): Map<string, string> {
   return docs;
 }
 
-/** Serves the inferred schema and constructs RegistryMirrors for the engine. */
+/** Serves the inferred schema and constructs the components for the engine. */
 export class RegistryMirrorsProvider implements provider.Provider {
   readonly version: string;
   private inferred?: string;
@@ -96,9 +99,17 @@ export class RegistryMirrorsProvider implements provider.Provider {
   }
 
   async construct(name: string, type: string, inputs: pulumi.Inputs, options: pulumi.ComponentResourceOptions): Promise<provider.ConstructResult> {
-    if (type !== `${PACKAGE_NAME}:index:RegistryMirrors`)
-      throw new Error(`unknown resource type ${type}: this package has ${PACKAGE_NAME}:index:RegistryMirrors`);
-    const component = new RegistryMirrors(name, inputs as unknown as RegistryMirrorsArgs, options);
-    return { urn: component.urn, state: { reports: component.reports } };
+    switch (type) {
+      case `${PACKAGE_NAME}:index:RegistryMirrors`: {
+        const component = new RegistryMirrors(name, inputs as unknown as RegistryMirrorsArgs, options);
+        return { urn: component.urn, state: { reports: component.reports } };
+      }
+      case `${PACKAGE_NAME}:index:RegistryMirrorsInCluster`: {
+        const component = new RegistryMirrorsInCluster(name, inputs as unknown as RegistryMirrorsInClusterArgs, options);
+        return { urn: component.urn, state: { rollout: component.rollout, files: component.files } };
+      }
+      default:
+        throw new Error(`unknown resource type ${type}: this package has ${COMPONENTS.map((c) => `${PACKAGE_NAME}:index:${c}`).join(", ")}`);
+    }
   }
 }

@@ -14,8 +14,8 @@ import { asArgumentsError, failure, RegistryMirrorsArgumentsError } from "../com
 import { instanceOwner } from "../component/instance";
 import { validateMirrors } from "../model/validate";
 import type { Mirror, Problem } from "../model/types";
-import { shq } from "../node/shell";
-import { daemonSetManifest, DEFAULT_NODE_AGENT_IMAGE, DEFAULT_RESOURCES } from "./manifests";
+import { sha256, shq } from "../node/shell";
+import { daemonSetManifest, DEFAULT_NODE_AGENT_IMAGE, DEFAULT_RESOURCES, type PodResources } from "./manifests";
 import { inClusterPlan, type InClusterNodeSettings } from "./plan";
 import type { RolloutRequest, RolloutResult } from "./rollout";
 
@@ -24,27 +24,27 @@ export interface RegistryMirrorsInClusterArgs extends InClusterNodeSettings {
   /** The mirrors, as for `RegistryMirrors`. */
   readonly mirrors: pulumi.Input<pulumi.Input<MirrorArgs>[]>;
   /**
-   * Kubeconfig (text or path) of the cluster, for the rollout wait and the removal, which run where Pulumi runs. Use
-   * the one the Kubernetes provider of `opts.provider` has. Treated as secret.
+   * Kubeconfig (text or path) of the cluster, for the rollout wait and the removal, which run where Pulumi runs: the
+   * one of the Kubernetes provider the component is given (its `providers` option). Treated as secret.
    */
   readonly kubeconfig: pulumi.Input<string>;
   /** The kubeconfig's context. Default: its current context. */
   readonly context?: string;
-  /** Namespace of the ConfigMap, Secret and DaemonSet. @default "kube-system" */
+  /** Namespace of the ConfigMap, Secret and DaemonSet. Default: `kube-system`. */
   readonly namespace?: string;
-  /** The node agent's image (src/in-cluster/pod: one static binary). @default {@link DEFAULT_NODE_AGENT_IMAGE} */
+  /** The node agent's image (src/in-cluster/pod: one static binary). Default: `ghcr.io/registry-mirrors/node-agent:0.1.0`. */
   readonly image?: string;
-  /** @default "IfNotPresent" */
+  /** When the kubelet pulls the image: `Always`, `IfNotPresent` or `Never` (an image imported on the nodes). Default: `IfNotPresent`. */
   readonly imagePullPolicy?: string;
-  /** The pods' priority class, so that they are scheduled on full nodes too. @default "system-node-critical" */
+  /** The pods' priority class, so that they are scheduled on full nodes too. Default: `system-node-critical`. */
   readonly priorityClassName?: string;
-  /** Nodes whose pods are replaced at once; a failing node stops the rollout there. @default 1 */
+  /** Nodes whose pods are replaced at once; a failing node stops the rollout there. An integer. Default: 1. */
   readonly maxUnavailable?: number;
   /** Only nodes with these labels. Default: every node (every taint is tolerated). */
   readonly nodeSelector?: Record<string, string>;
-  /** The container's requests and limits. @default {@link DEFAULT_RESOURCES} */
-  readonly resources?: { readonly requests: Record<string, string>; readonly limits: Record<string, string> };
-  /** Seconds to wait for every node's pod. @default 300 */
+  /** The container's requests and limits. Default: requests `cpu: 10m`, `memory: 16Mi`; limits `cpu: 200m`, `memory: 64Mi`. */
+  readonly resources?: PodResources;
+  /** Seconds to wait for every node's pod. An integer. Default: 300. */
   readonly rolloutTimeoutSeconds?: number;
   /** Instance ids (`project/stack/name`) whose files on the nodes this one may take over. */
   readonly takeOver?: string[];
@@ -135,7 +135,11 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
       { metadata: { namespace, labels }, type: "Opaque", stringData: pulumi.secret(plan.apply((p) => ({ ...p.secret }))) },
       child,
     );
-    const configHash = pulumi.unsecret(plan.apply((p) => p.configHash));
+    // What tells the pods of this configuration apart: the scripts' hash and the Secret's version (a new Secret, or a
+    // new resourceVersion of a mutable one, when its content changes); never a hash of the Secret's content.
+    const configHash = pulumi
+      .all([pulumi.unsecret(plan.apply((p) => p.scriptsHash)), secret.metadata.uid, secret.metadata.resourceVersion])
+      .apply(([scriptsHash, uid, version]) => sha256(`${scriptsHash}\n${uid}\n${version}`));
     const manifest = pulumi.all([configHash, scripts.metadata.name, secret.metadata.name]).apply(([hash, scriptsName, secretName]) =>
       daemonSetManifest({
         name,

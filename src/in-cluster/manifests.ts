@@ -34,11 +34,19 @@ export interface DaemonSetOptions {
   readonly nodeSelector?: Readonly<Record<string, string>>;
   /** Seconds the node agent may run per pod. */
   readonly agentTimeoutSeconds: number;
-  readonly resources: { readonly requests: Readonly<Record<string, string>>; readonly limits: Readonly<Record<string, string>> };
+  readonly resources: PodResources;
+}
+
+/** The node agent container's resource requests and limits (Kubernetes quantities, e.g. `cpu: 10m`, `memory: 16Mi`). */
+export interface PodResources {
+  /** What the scheduler reserves on each node, by resource name. */
+  readonly requests: Record<string, string>;
+  /** What the container may use at most, by resource name. */
+  readonly limits: Record<string, string>;
 }
 
 /** The container's resources unless the caller says otherwise: the agent is a shell script and one small binary. */
-export const DEFAULT_RESOURCES = { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "200m", memory: "64Mi" } };
+export const DEFAULT_RESOURCES: PodResources = { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "200m", memory: "64Mi" } };
 
 /**
  * The DaemonSet. Privileged (it writes the host's files and asks the host's containerd), in the host's network (the

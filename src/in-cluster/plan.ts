@@ -3,7 +3,8 @@
  * and its remove, for containerd nodes whose config.toml already reads the hosts directory. The same renderer, agent
  * and ownership rules as over SSH; only the transport differs (a Secret and a chroot instead of an SSH session).
  */
-import type { Mirror, NodePaths } from "../model/types";
+import type { NodePaths } from "../component/args";
+import type { Mirror } from "../model/types";
 import { renderValidated, resolvePaths } from "../render";
 import type { PlannedFile } from "../render/types";
 import { probeTargets, type ProbeMode } from "../node/checks";
@@ -16,16 +17,16 @@ export const NODE_NAME_VARIABLE = "NODE_NAME";
 /** How the agent finds things on the nodes; the component's arguments of the same names. */
 export interface InClusterNodeSettings {
   /** File locations on the nodes (`hostsDir` is the one the mode writes). Default: containerd's (`/etc/containerd/certs.d`). */
-  readonly paths?: Partial<NodePaths>;
-  /** Where the agent keeps its manifest and backups on each node. @default "/var/lib/registry-mirrors" */
+  readonly paths?: NodePaths;
+  /** Where the agent keeps its manifest and backups on each node. Default: `/var/lib/registry-mirrors`. */
   readonly stateDir?: string;
-  /** containerd's CRI socket on the nodes. @default "/run/containerd/containerd.sock" */
+  /** containerd's CRI socket on the nodes. Default: `/run/containerd/containerd.sock`. */
   readonly criSocket?: string;
-  /** crictl on the nodes, for the check that containerd reads the hosts directory. @default "crictl" (PATH) */
+  /** crictl on the nodes, for the check that containerd reads the hosts directory. Default: `crictl` (on the PATH). */
   readonly crictl?: string;
-  /** Probe every endpoint from each node before writing (`error`, `warn`, `off`). @default "error" */
+  /** Probe every endpoint from each node before writing (`error`, `warn`, `off`). Default: `error`. */
   readonly probe?: ProbeMode;
-  /** Ask each node's containerd whether it reads the hosts directory; a node where it does not fails. @default true */
+  /** Ask each node's containerd whether it reads the hosts directory; a node where it does not fails. Default: true. */
   readonly effectiveConfig?: boolean;
 }
 
@@ -43,8 +44,12 @@ export interface InClusterPlan {
   readonly scripts: Readonly<Record<"apply.sh" | "remove.sh", string>>;
   /** The Secret's content: `apply.stdin` (credentials, secret files, the probes' configs). */
   readonly secret: Readonly<Record<"apply.stdin", string>>;
-  /** sha256 over both: in the pod template, so that a change rolls the DaemonSet. */
-  readonly configHash: string;
+  /**
+   * sha256 over the scripts only: nothing derived from a credential may leave the Secret (the DaemonSet and the
+   * state are readable more widely, and a hash of a known text around a password is a dictionary attack's target).
+   * The component joins it with the Secret's version to tell the pods of a configuration apart.
+   */
+  readonly scriptsHash: string;
   /** The files each node gets (contents of secret files included: callers keep those out of previews). */
   readonly files: readonly PlannedFile[];
   /** What a person should know (from the renderer). */
@@ -86,12 +91,12 @@ export function inClusterPlan(mirrors: Mirror[], options: InClusterPlanOptions):
   const removeSh = removeCommand(target, "containerd");
   const scripts = { "apply.sh": applySh, "remove.sh": removeSh };
   const secret = { "apply.stdin": stdin };
-  const configHash = sha256(JSON.stringify([scripts, secret]));
+  const scriptsHash = sha256(JSON.stringify(scripts));
   // The renderer's warning speaks of a node read over SSH; this mode never reads config.toml.
   const warnings = plan.warnings.map((w) =>
     w.startsWith("config.toml was not read")
       ? `the in-cluster mode leaves config.toml as it is: make sure its CRI registry table sets config_path = "${paths.hostsDir}" on every node (a node where containerd does not read it fails its rollout)`
       : w,
   );
-  return { scripts, secret, configHash, files: plan.files, warnings };
+  return { scripts, secret, scriptsHash, files: plan.files, warnings };
 }

@@ -21,10 +21,18 @@ export interface RolloutRequest {
   readonly timeoutSeconds: number;
 }
 
+/** What a rollout's pods run. */
+export const RolloutMode = { Apply: "apply", Remove: "remove" } as const;
+/** What a rollout's pods run: `apply` or `remove`. */
+export type RolloutMode = (typeof RolloutMode)[keyof typeof RolloutMode];
+
 /** One node's outcome. */
 export interface NodeRollout {
+  /** The Node's name. */
   readonly node: string;
+  /** The DaemonSet's pod on it. */
   readonly pod: string;
+  /** Whether the pod became Ready: the agent wrote the node's files, read them back and its checks passed. */
   readonly ready: boolean;
   /** The agent's one-line results (RM-WROTE, RM-EFFECTIVE, …) when the pod's log could be read. */
   readonly log?: string[];
@@ -32,7 +40,9 @@ export interface NodeRollout {
 
 /** The outcome of a rollout: every node's pod Ready. */
 export interface RolloutResult {
-  readonly mode: "apply" | "remove";
+  /** What the pods ran: `apply` (this configuration) or `remove` (the nodes rolled back, on delete). */
+  readonly mode: RolloutMode;
+  /** Every node's pod and outcome. */
   readonly nodes: NodeRollout[];
 }
 
@@ -89,7 +99,7 @@ async function podLog(conn: ApiServerConnection, namespace: string, pod: string)
  * `mode` is Ready. Throws naming the first node whose agent failed (`registry-mirrors: node N: step S: …`), or, at the
  * timeout, every node not yet Ready.
  */
-export async function waitForRollout(req: RolloutRequest, mode: "apply" | "remove" = "apply"): Promise<RolloutResult> {
+export async function waitForRollout(req: RolloutRequest, mode: RolloutMode = "apply"): Promise<RolloutResult> {
   const conn = resolveKubeconfig(req.kubeconfig, { context: req.context });
   const base = `/apis/apps/v1/namespaces/${req.namespace}/daemonsets/${req.name}`;
   const deadline = Date.now() + req.timeoutSeconds * 1000;

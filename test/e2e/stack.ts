@@ -199,10 +199,11 @@ export class ProgramStack {
 /**
  * The lines of every file the TypeScript component writes for `mirrors` on a containerd node that the command shows
  * (all but secret files, which travel on stdin), missing from `out` (a `pulumi preview --diff --show-full-output` of
- * a program in another language): empty when that preview shows the same content.
+ * a program in another language): empty when that preview shows the same content. `hostsDir`: the nodes' hosts
+ * directory (containerd's default unless the program sets another).
  */
-export function linesMissingFromPreview(out: string, mirrors: Mirror[]): string[] {
-  const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd" }, paths: { hostsDir: "/etc/containerd/certs.d" }, hostsDir: "fixed" });
+export function linesMissingFromPreview(out: string, mirrors: Mirror[], hostsDir = "/etc/containerd/certs.d"): string[] {
+  const plan = renderNodeConfig({ mirrors, runtime: { kind: "containerd" }, paths: { hostsDir }, hostsDir: "fixed" });
   // A long string may be shown as one quoted value (`\n` and `\"` escaped) rather than as a block of lines.
   const shown = `${out}\n${out.replace(/\\n/g, "\n").replace(/\\"/g, '"')}`;
   return plan.files

@@ -37,10 +37,18 @@ describe("inClusterPlan", () => {
     expect(plan.warnings.join("\n")).toMatch(/leaves config.toml as it is: .*config_path = "\/etc\/containerd\/certs.d" on every node/);
   });
 
-  test("the config hash follows the content", () => {
-    expect(inClusterPlan(mirrors, { owner, probe: "off" }).configHash).toBe(plan.configHash);
-    expect(inClusterPlan(mirrors.slice(0, 1), { owner, probe: "off" }).configHash).not.toBe(plan.configHash);
-    expect(inClusterPlan(mirrors, { owner, probe: "error" }).configHash).not.toBe(plan.configHash);
+  test("the scripts' hash follows the scripts and nothing derived from a credential", () => {
+    expect(inClusterPlan(mirrors, { owner, probe: "off" }).scriptsHash).toBe(plan.scriptsHash);
+    expect(inClusterPlan(mirrors.slice(0, 1), { owner, probe: "off" }).scriptsHash).not.toBe(plan.scriptsHash);
+    const rotated = inClusterPlan(
+      [mirrors[0], { ...mirrors[1], endpoints: [{ ...mirrors[1].endpoints[0], auth: { username: "robot", password: "other" } }] }],
+      {
+        owner,
+        probe: "off",
+      },
+    );
+    expect(rotated.secret["apply.stdin"]).not.toBe(plan.secret["apply.stdin"]);
+    expect(rotated.scriptsHash).toBe(plan.scriptsHash);
   });
 
   test("the effective check asks the nodes' own socket with their crictl", () => {

@@ -46,8 +46,8 @@ it("matches the golden schema", () => {
   expect(text).toBe(readFileSync(GOLDEN_SCHEMA, "utf8"));
 });
 
-it("has one component, registry-mirrors:index:RegistryMirrors, with the package.json version, and needs no other package", () => {
-  expect(Object.keys(schema.resources)).toEqual(["registry-mirrors:index:RegistryMirrors"]);
+it("has the two components (over SSH, in-cluster), with the package.json version, and needs no other package", () => {
+  expect(Object.keys(schema.resources).sort()).toEqual(["registry-mirrors:index:RegistryMirrors", "registry-mirrors:index:RegistryMirrorsInCluster"]);
   expect(schema.name).toBe("registry-mirrors");
   expect(schema.version).toBe(JSON.parse(readFileSync(join(__dirname, "../../pulumi-package/package.json"), "utf8")).version);
   // No resource reference: generating or using an SDK needs no other provider plugin (kubernetes, command).
@@ -66,6 +66,9 @@ it("describes every type and every property (JSDoc text, not [object Object] of 
   expect(missing).toEqual([]);
   expect(JSON.stringify(schema)).not.toContain("[object Object]");
   expect(schema.resources["registry-mirrors:index:RegistryMirrors"].description).toMatch(/^Configures registry mirrors on every node over SSH/);
+  expect(schema.resources["registry-mirrors:index:RegistryMirrorsInCluster"].description).toMatch(
+    /^Registry mirrors on every node of a cluster, from a DaemonSet/,
+  );
 });
 
 it("names no type ...Args (Go and Python add Args to input types) and keeps the enums callers pass as strings", () => {
@@ -94,6 +97,8 @@ it("says which numbers are integers", () => {
       "registry-mirrors:index:ProxyConnection.port: integer",
       "registry-mirrors:index:Rollout.maxParallelRestarts: integer",
       "registry-mirrors:index:RegistryMirrors input healthTimeoutSeconds: integer",
+      "registry-mirrors:index:RegistryMirrorsInCluster input maxUnavailable: integer",
+      "registry-mirrors:index:RegistryMirrorsInCluster input rolloutTimeoutSeconds: integer",
     ].sort(),
   );
 });
@@ -106,4 +111,17 @@ it("takes nodes as a list of node Inputs (Go generates MirrorNodeArray) and mirr
   expect(schema.resources["registry-mirrors:index:RegistryMirrors"].requiredInputs).toEqual(["mirrors", "nodes"]);
   // A connection may come from other resources or secrets.
   expect(schema.types["registry-mirrors:index:MirrorNode"].properties!.connection.plain).toBeUndefined();
+});
+
+it("gives the in-cluster mode the same mirrors, probe modes and node paths as the SSH component, and its rollout", () => {
+  const inCluster = schema.resources["registry-mirrors:index:RegistryMirrorsInCluster"];
+  const ssh = schema.resources["registry-mirrors:index:RegistryMirrors"];
+  expect({ ...inCluster.inputProperties.mirrors, description: "" }).toEqual({ ...ssh.inputProperties.mirrors, description: "" });
+  expect(inCluster.inputProperties.probe.$ref).toBe("#/types/registry-mirrors:index:ProbeMode");
+  expect(inCluster.inputProperties.paths.$ref).toBe("#/types/registry-mirrors:index:NodePaths");
+  expect(inCluster.requiredInputs).toEqual(["kubeconfig", "mirrors"]);
+  // Defaults are in the text: the analyzer drops JSDoc tags such as @default.
+  expect(inCluster.inputProperties.namespace.description).toMatch(/Default: `kube-system`/);
+  expect(inCluster.properties.rollout.$ref).toBe("#/types/registry-mirrors:index:RolloutResult");
+  expect(schema.types["registry-mirrors:index:RolloutMode"].enum!.map((e) => e.value).sort()).toEqual(["apply", "remove"]);
 });
