@@ -106,7 +106,7 @@ export class RegistryMirrorsProvider implements provider.Provider {
       }
       case `${PACKAGE_NAME}:index:RegistryMirrorsInCluster`: {
         const component = new RegistryMirrorsInCluster(name, inputs as unknown as RegistryMirrorsInClusterArgs, options);
-        return { urn: component.urn, state: { rollout: component.rollout, files: component.files } };
+        return { urn: component.urn, state: { rollout: component.rollout, files: component.files, reads: component.reads } };
       }
       default:
         throw new Error(`unknown resource type ${type}: this package has ${COMPONENTS.map((c) => `${PACKAGE_NAME}:index:${c}`).join(", ")}`);

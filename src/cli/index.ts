@@ -55,7 +55,7 @@ Commands:
   import <format> <file-or-dir>               convert another tool's format into a spec (notes on stderr)
   export <format> <spec.yaml>                 convert a spec into another tool's format
   suggest --kubeconfig <file> [--spec <…>]    registries the cluster's pods pull from, and a spec covering them
-  rollout wait|remove                         RegistryMirrorsInCluster's rollout wait and removal (run by Pulumi)
+  rollout wait|remove|read|forget             RegistryMirrorsInCluster's rollout and read step (run by Pulumi)
 
 Run "registry-mirrors <command> --help" for a command's options.
 Exit codes: 0 done, 1 problems with the input, 2 wrong usage.
@@ -72,12 +72,14 @@ stdout, a spec: the given spec's mirrors plus one proposed mirror per registry n
   --spec <spec.yaml>   the spec in use, to see what it covers already
   --mirror <url>       the proxy cache of the proposal (default https://harbor.example.com)
 `,
-  rollout: `Usage: registry-mirrors rollout wait|remove < request.json
+  rollout: `Usage: registry-mirrors rollout wait|remove|read|forget < request.json
 
 What RegistryMirrorsInCluster's local command runs (this package's copy is used where it is installed at the same
 path; this command where the state is destroyed from another checkout). Reads a request (kubeconfig, namespace,
 DaemonSet name, config hash, timeout) as JSON on stdin. wait: until every node's pod of that config is Ready, or the
 first failing node with its reason. remove: rolls every node back to its previous files, then waits the same way.
+With allowConfigEdits: read runs a short-lived DaemonSet that reads every node (sealed to this command's key) and
+writes each node's plan into the Secret <name>-nodes; forget deletes that Secret.
 `,
   validate: `Usage: registry-mirrors validate <spec.yaml>
 
@@ -343,7 +345,8 @@ async function suggest(args: string[], io: Io): Promise<number> {
 
 async function rollout(args: string[], io: Io): Promise<number> {
   if (args[0] === "--help" || args[0] === "-h") return help("rollout", io);
-  if (args.length !== 1 || !["wait", "remove"].includes(args[0])) throw new UsageError("rollout: give wait or remove");
+  if (args.length !== 1 || !["wait", "remove", "read", "forget"].includes(args[0]))
+    throw new UsageError("rollout: give wait, remove, read or forget");
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   try {

@@ -17,6 +17,7 @@ import type { Mirror, Problem } from "../model/types";
 import { sha256, shq } from "../node/shell";
 import { daemonSetManifest, DEFAULT_NODE_AGENT_IMAGE, DEFAULT_RESOURCES, type PodResources } from "./manifests";
 import { inClusterPlan, type InClusterNodeSettings } from "./plan";
+import type { ReadRequest, ReadResult, NodeRead } from "./read";
 import type { RolloutRequest, RolloutResult } from "./rollout";
 
 /** Arguments of {@link RegistryMirrorsInCluster}; how the agent finds things on the nodes: {@link InClusterNodeSettings}. */
@@ -54,11 +55,18 @@ export interface RegistryMirrorsInClusterArgs extends InClusterNodeSettings {
  * The local command that runs rollout-cli: this module's copy where it is (a program run from source uses ts-node),
  * else the package's `registry-mirrors rollout` bin (the state may be destroyed from another checkout).
  */
-function rolloutCommand(action: "wait" | "remove"): string {
+function rolloutCommand(action: "wait" | "remove" | "read" | "forget"): string {
   const here = path.join(__dirname, `rollout-cli${path.extname(__filename)}`);
   const preload = __filename.endsWith(".ts") ? `-r ${shq(require.resolve("ts-node/register/transpile-only"))} ` : "";
   const node = shq(process.execPath);
   return `if [ -f ${shq(here)} ]; then exec ${node} ${preload}${shq(here)} ${action}; else exec npx --no-install registry-mirrors rollout ${action}; fi`;
+}
+
+/** The URN of the component's child command `child` (the command to replace to read the nodes again). */
+function childUrn(componentUrn: string, child: string): string {
+  // urn:pulumi:<stack>::<project>::<type chain>::<name>
+  const [head, project, types] = componentUrn.split("::");
+  return `${head}::${project}::${types}$command:local:Command::${child}`;
 }
 
 function checkArgs(name: string, args: RegistryMirrorsInClusterArgs): void {
@@ -80,19 +88,29 @@ function checkArgs(name: string, args: RegistryMirrorsInClusterArgs): void {
   for (const [k, v] of Object.entries({ criSocket: args.criSocket, crictl: args.crictl, stateDir: args.stateDir })) {
     if (v !== undefined && !/^\/\S+$/.test(v)) problems.push({ path: k, message: "must be an absolute path without whitespace" });
   }
+  if (args.systemctl !== undefined && !/^\S+$/.test(args.systemctl))
+    problems.push({ path: "systemctl", message: "must be a command name or an absolute path, without whitespace" });
+  if (args.systemctl !== undefined && !args.allowConfigEdits)
+    problems.push({
+      path: "systemctl",
+      message: "is used only with allowConfigEdits (without it nothing is restarted): set allowConfigEdits or drop systemctl",
+    });
   if (problems.length > 0) throw new RegistryMirrorsArgumentsError(problems, "invalid RegistryMirrorsInCluster arguments");
 }
 
 /**
- * Registry mirrors on every node of a cluster, from a DaemonSet (no SSH). Writes containerd's hosts.toml files only:
- * each node's config.toml must already point `config_path` at the hosts directory (managed node images mostly do;
- * a node where containerd does not read it fails with that reason). Nothing is restarted.
+ * Registry mirrors on every node of a cluster, from a DaemonSet (no SSH). Writes containerd's hosts.toml files; each
+ * node's config.toml must already point `config_path` at the hosts directory (managed node images mostly do; a node
+ * where containerd does not read it fails with that reason) unless `allowConfigEdits` lets it set `config_path` and
+ * restart containerd there, one node at a time. Otherwise nothing is restarted.
  */
 export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
   /** The rollout as the last wait saw it: per node, its pod and the agent's one-line results. */
   public readonly rollout: pulumi.Output<RolloutResult>;
   /** The files each node gets (paths), for review. */
   public readonly files: pulumi.Output<string[]>;
+  /** With `allowConfigEdits`: what the read step found on each node (whether its config.toml changes). Else empty. */
+  public readonly reads: pulumi.Output<NodeRead[]>;
 
   constructor(name: string, args: RegistryMirrorsInClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     checkArgs(name, args);
@@ -102,7 +120,8 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
     const owner = urn.apply((u) =>
       instanceOwner({ project: pulumi.getProject(), stack: pulumi.getStack(), name, urn: u ?? "", takeOver: args.takeOver, aliases: opts?.aliases }),
     );
-    const plan = pulumi.all([pulumi.output(args.mirrors as pulumi.Input<Mirror[]>), owner]).apply(([mirrors, o]) => {
+    const mirrorsOutput = pulumi.output(args.mirrors as pulumi.Input<Mirror[]>);
+    const plan = pulumi.all([mirrorsOutput, owner, urn]).apply(([mirrors, o, u]) => {
       try {
         validateMirrors(mirrors);
         const p = inClusterPlan(mirrors, {
@@ -113,6 +132,9 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
           crictl: args.crictl,
           probe: args.probe,
           effectiveConfig: args.effectiveConfig,
+          allowConfigEdits: args.allowConfigEdits,
+          systemctl: args.systemctl,
+          reread: `pulumi up --replace '${childUrn(u ?? "", `${name}-read`)}'`,
         });
         for (const w of p.warnings) pulumi.log.info(`registry-mirrors: ${w}`, this);
         return p;
@@ -135,25 +157,71 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
       { metadata: { namespace, labels }, type: "Opaque", stringData: pulumi.secret(plan.apply((p) => ({ ...p.secret }))) },
       child,
     );
+    const image = args.image ?? DEFAULT_NODE_AGENT_IMAGE;
+    const podSettings = {
+      image,
+      imagePullPolicy: args.imagePullPolicy ?? "IfNotPresent",
+      priorityClassName: args.priorityClassName ?? "system-node-critical",
+      nodeSelector: args.nodeSelector,
+      agentTimeoutSeconds: Math.max(60, (args.rolloutTimeoutSeconds ?? 300) - 10),
+      resources: args.resources ?? DEFAULT_RESOURCES,
+    };
+    // With config edits, the read step (before the DaemonSet): every node read, each node's plan in `<name>-nodes`.
+    // It runs again when the mirrors or the scripts change, or with `pulumi up --replace` of this command.
+    let read: pulumi.Output<ReadResult | undefined> = pulumi.output(undefined);
+    if (args.allowConfigEdits) {
+      const readRequest = pulumi
+        .all([pulumi.output(args.kubeconfig), mirrorsOutput, owner, scripts.metadata.name])
+        .apply(([kubeconfig, mirrors, o, scriptsName]): ReadRequest => ({
+          kubeconfig,
+          context: args.context,
+          namespace,
+          name,
+          timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
+          pod: { ...podSettings, scriptsName },
+          mirrors,
+          plan: {
+            owner: o,
+            paths: args.paths,
+            stateDir: args.stateDir,
+            criSocket: args.criSocket,
+            crictl: args.crictl,
+            probe: args.probe,
+            effectiveConfig: args.effectiveConfig,
+            allowConfigEdits: true,
+            systemctl: args.systemctl,
+          },
+        }));
+      const readCommand = new command.local.Command(
+        `${name}-read`,
+        {
+          create: rolloutCommand("read"),
+          update: rolloutCommand("read"),
+          delete: rolloutCommand("forget"),
+          stdin: pulumi.secret(readRequest.apply((r) => JSON.stringify(r))),
+          logging: "stderr",
+          addPreviousOutputInEnv: false,
+        },
+        { parent: this, dependsOn: [scripts] },
+      );
+      read = pulumi.unsecret(readCommand.stdout).apply((out) => (out ? (JSON.parse(out) as ReadResult) : undefined));
+    }
     // What tells the pods of this configuration apart: the scripts' hash and the Secret's version (a new Secret, or a
-    // new resourceVersion of a mutable one, when its content changes); never a hash of the Secret's content.
+    // new resourceVersion of a mutable one, when its content changes), and the nodes' Secret's version after a read;
+    // never a hash of a Secret's content.
     const configHash = pulumi
-      .all([pulumi.unsecret(plan.apply((p) => p.scriptsHash)), secret.metadata.uid, secret.metadata.resourceVersion])
-      .apply(([scriptsHash, uid, version]) => sha256(`${scriptsHash}\n${uid}\n${version}`));
-    const manifest = pulumi.all([configHash, scripts.metadata.name, secret.metadata.name]).apply(([hash, scriptsName, secretName]) =>
+      .all([pulumi.unsecret(plan.apply((p) => p.scriptsHash)), secret.metadata.uid, secret.metadata.resourceVersion, read])
+      .apply(([scriptsHash, uid, version, r]) => sha256(`${scriptsHash}\n${uid}\n${version}${r ? `\n${r.secret}@${r.version}` : ""}`));
+    const manifest = pulumi.all([configHash, scripts.metadata.name, secret.metadata.name, read]).apply(([hash, scriptsName, secretName, r]) =>
       daemonSetManifest({
+        ...podSettings,
         name,
         namespace,
         scriptsName,
         secretName,
+        nodesSecretName: r?.secret,
         configHash: hash,
-        image: args.image ?? DEFAULT_NODE_AGENT_IMAGE,
-        imagePullPolicy: args.imagePullPolicy ?? "IfNotPresent",
-        priorityClassName: args.priorityClassName ?? "system-node-critical",
         maxUnavailable: args.maxUnavailable ?? 1,
-        nodeSelector: args.nodeSelector,
-        agentTimeoutSeconds: Math.max(60, (args.rolloutTimeoutSeconds ?? 300) - 10),
-        resources: args.resources ?? DEFAULT_RESOURCES,
       }),
     );
     const daemonSet = new k8s.apps.v1.DaemonSet(
@@ -189,6 +257,7 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
     );
     this.rollout = wait.stdout.apply((out) => (out ? (JSON.parse(out) as RolloutResult) : { mode: "apply" as const, nodes: [] }));
     this.files = pulumi.unsecret(plan.apply((p) => p.files.map((f) => f.path)));
-    this.registerOutputs({ rollout: this.rollout, files: this.files });
+    this.reads = read.apply((r) => r?.nodes ?? []);
+    this.registerOutputs({ rollout: this.rollout, files: this.files, reads: this.reads });
   }
 }

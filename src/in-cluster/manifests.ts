@@ -16,6 +16,10 @@ export const MODE_ANNOTATION = "registry-mirrors.io/mode";
 export const MODE_VARIABLE = "REGISTRY_MIRRORS_MODE";
 /** The label that selects the DaemonSet's pods. */
 export const APP_LABEL = "registry-mirrors.io/instance";
+/** The label that selects the read step's pods (another DaemonSet: the component's must not adopt them). */
+export const READ_LABEL = "registry-mirrors.io/read";
+/** The read step's environment variable: the rollout command's X25519 public key the read is sealed to. */
+export const READ_KEY_VARIABLE = "REGISTRY_MIRRORS_READ_KEY";
 
 /** What {@link daemonSetManifest} needs. */
 export interface DaemonSetOptions {
@@ -25,6 +29,11 @@ export interface DaemonSetOptions {
   readonly scriptsName: string;
   /** The Secret with apply.stdin. */
   readonly secretName: string;
+  /**
+   * With config edits: the Secret of each node's own apply stdin (`<node>.stdin`), written by the read step. A node
+   * without a key (one that joined after that read) gets apply.stdin: hosts files only.
+   */
+  readonly nodesSecretName?: string;
   readonly configHash: string;
   readonly image: string;
   readonly imagePullPolicy: string;
@@ -99,6 +108,7 @@ export function daemonSetManifest(o: DaemonSetOptions): Record<string, unknown> 
                 { name: "host", mountPath: "/host" },
                 { name: "scripts", mountPath: "/etc/registry-mirrors/scripts", readOnly: true },
                 { name: "secret", mountPath: "/etc/registry-mirrors/secret", readOnly: true },
+                ...(o.nodesSecretName ? [{ name: "nodes", mountPath: "/etc/registry-mirrors/nodes", readOnly: true }] : []),
                 { name: "run", mountPath: "/run/registry-mirrors-node-agent" },
               ],
             },
@@ -107,10 +117,43 @@ export function daemonSetManifest(o: DaemonSetOptions): Record<string, unknown> 
             { name: "host", hostPath: { path: "/", type: "Directory" } },
             { name: "scripts", configMap: { name: o.scriptsName, defaultMode: 0o400 } },
             { name: "secret", secret: { secretName: o.secretName, defaultMode: 0o400 } },
+            ...(o.nodesSecretName ? [{ name: "nodes", secret: { secretName: o.nodesSecretName, defaultMode: 0o400, optional: true } }] : []),
             { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
           ],
         },
       },
+    },
+  };
+}
+
+/** What {@link readDaemonSetManifest} needs besides the component's pod settings. */
+export interface ReadDaemonSetOptions extends Omit<DaemonSetOptions, "secretName" | "nodesSecretName" | "configHash" | "maxUnavailable"> {
+  /** The rollout command's X25519 public key (raw, base64): each pod seals its node's read to it. */
+  readonly publicKey: string;
+}
+
+/**
+ * The read step's DaemonSet (`<name>-read`), created and deleted by the rollout command: the component's pod on
+ * every node, running `read.sh` (the node's config.toml, containerd version and this instance's files) and printing
+ * it sealed to the command's key, so that the pods' logs hold nothing readable.
+ */
+export function readDaemonSetManifest(o: ReadDaemonSetOptions): Record<string, unknown> {
+  const ds = daemonSetManifest({ ...o, secretName: "", configHash: "read", maxUnavailable: 1 }) as {
+    metadata: Record<string, unknown>;
+    spec: { selector: unknown; template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } };
+  };
+  const labels = { [READ_LABEL]: o.name };
+  const pod = ds.spec.template.spec as { containers: Record<string, unknown>[]; volumes: { name: string }[] };
+  const container = pod.containers[0] as { env: { name: string; value?: string }[]; volumeMounts: { name: string }[] };
+  container.env = [{ name: MODE_VARIABLE, value: "read" }, ...container.env.slice(1), { name: READ_KEY_VARIABLE, value: o.publicKey }];
+  container.volumeMounts = container.volumeMounts.filter((m) => m.name !== "secret");
+  pod.volumes = pod.volumes.filter((v) => v.name !== "secret");
+  return {
+    ...ds,
+    metadata: { name: `${o.name}-read`, namespace: o.namespace, labels },
+    spec: {
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: pod },
     },
   };
 }

@@ -46,7 +46,8 @@ export interface RolloutResult {
   readonly nodes: NodeRollout[];
 }
 
-interface Pod {
+/** The fields of a pod the rollout and the read step look at. */
+export interface Pod {
   metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
   spec: { nodeName?: string };
   status: {
@@ -66,10 +67,10 @@ interface DaemonSet {
   status?: { observedGeneration?: number; desiredNumberScheduled?: number; updatedNumberScheduled?: number; numberReady?: number };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<unknown> => new Promise((r) => setTimeout(r, ms));
 
 /** A node's failure: why its agent failed, as the pod's container reported it. */
-function podFailure(pod: Pod): string | undefined {
+export function podFailure(pod: Pod): string | undefined {
   for (const c of pod.status.containerStatuses ?? []) {
     const terminated = [c.state?.terminated, c.lastState?.terminated].find((t) => t !== undefined && t.exitCode !== 0);
     if (terminated)
@@ -82,7 +83,8 @@ function podFailure(pod: Pod): string | undefined {
   return undefined;
 }
 
-const isReady = (pod: Pod) => (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+/** Whether the pod is Ready: its agent finished on the node. */
+export const isReady = (pod: Pod): boolean => (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 
 async function podLog(conn: ApiServerConnection, namespace: string, pod: string): Promise<string[] | undefined> {
   try {

@@ -75,6 +75,8 @@ function header(target: NodeTarget, vars: Record<string, string>): string {
   const node = nodeVar === undefined ? shq(target.node) : `"\${${nodeVar}:-${target.node}}"`;
   const lines = [`NODE=${node}`, `STATE=${shq(target.stateDir ?? STATE_DIR)}`, `RUN=""`, `COMMITTED=""`];
   lines.push(`REREAD=${shq(target.reread ?? "run its read command again")}`);
+  // How the runtime's service is driven: systemd's systemctl unless the node has another (the lab's cluster node).
+  lines.push(`SYSTEMCTL=${shq(target.control?.systemctl ?? "systemctl")}`);
   lines.push(`LOCK=""`, `LOCKED=""`, `LOCK_TIMEOUT=${Math.max(0, Math.floor(target.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT))}`);
   const owner = target.owner;
   const ids = [owner?.id ?? "-", ...(owner?.takeOver ?? []), ...(owner?.retire ?? [])];

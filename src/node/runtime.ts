@@ -11,6 +11,8 @@ export interface RuntimeControl {
   criSocket?: string;
   /** crictl, where it is not on the PATH. Default: from the runtime facts (`crictl`). */
   crictl?: string;
+  /** What restarts, reloads and asks the service (`systemctl` verbs). Default: `systemctl` on the PATH. */
+  systemctl?: string;
 }
 
 /** The control of each runtime, from the table of runtime facts. */

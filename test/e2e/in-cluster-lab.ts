@@ -34,13 +34,14 @@ export interface InClusterLab {
   stop(): Promise<void>;
 }
 
-export async function startInClusterLab(): Promise<InClusterLab> {
+/** `containerdReadsHostsDir: false`: the node's config.toml sets no config_path (for `allowConfigEdits`). */
+export async function startInClusterLab(opts: { containerdReadsHostsDir?: boolean } = {}): Promise<InClusterLab> {
   requireTools();
   if (!fs.existsSync(KUBERNETES_PLUGIN)) throw new Error(`${KUBERNETES_PLUGIN} is missing: run scripts/tools.sh kubernetes-provider`);
   const lab = await startLab({ nodes: [{ name: "node1", runtime: "containerd" }], waitForOtherLabMs: 900_000 });
   let cluster: Cluster;
   try {
-    cluster = await startCluster({ log: (l) => process.stderr.write(l + "\n") });
+    cluster = await startCluster({ log: (l) => process.stderr.write(l + "\n"), containerdReadsHostsDir: opts.containerdReadsHostsDir });
   } catch (e) {
     await lab.stop();
     throw e;

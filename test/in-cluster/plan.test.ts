@@ -8,7 +8,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { daemonSetManifest, DEFAULT_RESOURCES, inClusterPlan, RegistryMirrorsInCluster } from "../../src/in-cluster";
-import { MODE_VARIABLE } from "../../src/in-cluster/manifests";
+import { APP_LABEL, MODE_VARIABLE, READ_KEY_VARIABLE, READ_LABEL, readDaemonSetManifest } from "../../src/in-cluster/manifests";
+import { inClusterNodeStdin, type InClusterPlanOptions } from "../../src/in-cluster/plan";
+import { sealedBlock } from "../../src/in-cluster/read";
 import type { Mirror } from "../../src";
 
 const owner = { id: "proj/dev/mirrors#0123abcd", peers: "proj/dev/" };
@@ -66,8 +68,13 @@ describe("the scripts as the pod runs them", () => {
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  const run = (script: string, stdin: string, node: string) =>
-    spawnSync("/bin/sh", ["-c", script], { input: stdin, env: { PATH: process.env.PATH, NODE_NAME: node }, encoding: "utf8", timeout: 60_000 });
+  const run = (script: string, stdin: string, node: string, pathDirs: string[] = []) =>
+    spawnSync("/bin/sh", ["-c", script], {
+      input: stdin,
+      env: { PATH: [...pathDirs, process.env.PATH].join(":"), NODE_NAME: node },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
 
   test("apply writes and backs up a hand-written file; remove restores it byte for byte", () => {
     const hostsDir = path.join(root, "certs.d");
@@ -88,6 +95,59 @@ describe("the scripts as the pod runs them", () => {
     expect(removed.status).toBe(0);
     expect(fs.readFileSync(hand, "utf8")).toBe("# by hand\n");
     expect(fs.existsSync(quay)).toBe(false);
+  });
+
+  test("allowConfigEdits: read.sh reads the node; its own stdin sets config_path and restarts containerd through the given systemctl; remove puts config.toml back", () => {
+    const hostsDir = path.join(root, "certs.d");
+    const config = path.join(root, "config.toml");
+    const original = 'version = 2\n# ops team comment\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "pause:3"\n';
+    fs.writeFileSync(config, original);
+    // The node's systemctl records its calls; its containerd answers (ctr is what the health check runs).
+    const bin = path.join(root, "bin");
+    fs.mkdirSync(bin);
+    const calls = path.join(root, "systemctl.log");
+    fs.writeFileSync(path.join(bin, "systemctl"), `#!/bin/sh\necho "$@" >> '${calls}'\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, "ctr"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const options: InClusterPlanOptions = {
+      owner,
+      probe: "off",
+      effectiveConfig: false,
+      paths: { hostsDir, containerdConfig: config },
+      stateDir: path.join(root, "state"),
+      allowConfigEdits: true,
+      systemctl: path.join(bin, "systemctl"),
+      reread: "pulumi up --replace 'urn:pulumi:dev::proj::registry-mirrors:index:RegistryMirrorsInCluster$command:local:Command::mirrors-read'",
+    };
+    const plan = inClusterPlan(mirrors, options);
+    expect(plan.warnings.join("\n")).not.toMatch(/leaves config.toml as it is/);
+    expect(plan.scripts["apply.sh"]).toContain(`SYSTEMCTL='${path.join(bin, "systemctl")}'`);
+    const read = run(plan.scripts["read.sh"], "", "worker-7", [bin]);
+    expect(read.status).toBe(0);
+    const node = inClusterNodeStdin(mirrors, options, read.stdout);
+    expect(node.configEdited).toBe(true);
+    expect(node.stdin).toContain("RM-META main ");
+
+    // The node's config.toml changed after its read: the apply refuses and says how to read again.
+    fs.appendFileSync(config, "# changed by hand\n");
+    const stale = run(plan.scripts["apply.sh"], node.stdin, "worker-7", [bin]);
+    expect(stale.status).not.toBe(0);
+    expect(stale.stderr).toMatch(/registry-mirrors: node worker-7: .*pulumi up --replace 'urn:pulumi:dev::proj::.*mirrors-read'/s);
+    fs.writeFileSync(config, original);
+
+    const applied = run(plan.scripts["apply.sh"], node.stdin, "worker-7", [bin]);
+    expect(applied.stderr).not.toMatch(/step/);
+    expect(applied.status).toBe(0);
+    expect(applied.stdout).toMatch(/^RM-ACTION restart$/m);
+    expect(fs.readFileSync(config, "utf8")).toContain(`config_path = "${hostsDir}"`);
+    expect(fs.readFileSync(config, "utf8")).toContain("# ops team comment");
+    expect(fs.readFileSync(calls, "utf8")).toBe("restart containerd\n");
+    // Read again: nothing left to edit, so no restart.
+    expect(inClusterNodeStdin(mirrors, options, run(plan.scripts["read.sh"], "", "worker-7", [bin]).stdout).configEdited).toBe(false);
+
+    const removed = run(plan.scripts["remove.sh"], "", "worker-7", [bin]);
+    expect(removed.status).toBe(0);
+    expect(fs.readFileSync(config, "utf8")).toBe(original);
+    expect(fs.readFileSync(calls, "utf8")).toBe("restart containerd\nrestart containerd\n");
   });
 
   test("a failure names the node the pod runs on", () => {
@@ -142,6 +202,35 @@ describe("daemonSetManifest", () => {
   });
 });
 
+describe("the read step's DaemonSet", () => {
+  const ds = readDaemonSetManifest({
+    name: "mirrors",
+    namespace: "kube-system",
+    scriptsName: "mirrors-scripts-1",
+    image: "example.com/agent:1",
+    imagePullPolicy: "IfNotPresent",
+    agentTimeoutSeconds: 290,
+    resources: DEFAULT_RESOURCES,
+    publicKey: "AAAA",
+  }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  test("its own name and selector (the component's DaemonSet must not adopt its pods), mode read, the key, no Secret", () => {
+    expect(ds.metadata.name).toBe("mirrors-read");
+    expect(ds.spec.selector.matchLabels).toEqual({ [READ_LABEL]: "mirrors" });
+    expect(JSON.stringify(ds)).not.toContain(APP_LABEL);
+    const c = ds.spec.template.spec.containers[0];
+    expect(c.env[0]).toEqual({ name: MODE_VARIABLE, value: "read" });
+    expect(c.env).toContainEqual({ name: READ_KEY_VARIABLE, value: "AAAA" });
+    expect(ds.spec.template.spec.volumes.map((v: { name: string }) => v.name).sort()).toEqual(["host", "run", "scripts"]);
+    expect(ds.spec.template.spec.tolerations).toEqual([{ operator: "Exists" }]);
+  });
+
+  test("the sealed read is the lines between its markers", () => {
+    expect(sealedBlock("noise\nRM-SEALED-BEGIN\nabc\ndef\nRM-SEALED-END\n")).toBe("abcdef");
+    expect(sealedBlock("RM-SEALED-BEGIN\nabc\n")).toBeUndefined();
+  });
+});
+
 describe("RegistryMirrorsInCluster arguments", () => {
   test("bad arguments name the field before anything is registered", () => {
     expect(() => new RegistryMirrorsInCluster("Bad_Name", { mirrors, kubeconfig: "k" })).toThrow(/name: must be a DNS label/);
@@ -149,5 +238,8 @@ describe("RegistryMirrorsInCluster arguments", () => {
       /maxUnavailable: must be an integer of at least 1/,
     );
     expect(() => new RegistryMirrorsInCluster("m", { mirrors, kubeconfig: "k", crictl: "crictl" })).toThrow(/crictl: must be an absolute path/);
+    expect(() => new RegistryMirrorsInCluster("m", { mirrors, kubeconfig: "k", systemctl: "/bin/systemctl" })).toThrow(
+      /systemctl: is used only with allowConfigEdits/,
+    );
   });
 });

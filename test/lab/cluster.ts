@@ -76,6 +76,11 @@ export interface ClusterOptions {
   timeoutMs?: number;
   /** Stop the cluster when this process exits (default true). */
   stopOnExit?: boolean;
+  /**
+   * Whether the node's config.toml sets `config_path` to {@link ClusterDescription.hostsDir} (default true). With
+   * false it sets none: a node the in-cluster mode must edit (`allowConfigEdits`) before containerd reads the files.
+   */
+  containerdReadsHostsDir?: boolean;
 }
 
 /** What {@link Cluster.stop} did and what is left (all empty / true when the clean-up is complete). */
@@ -103,8 +108,15 @@ export interface ClusterDescription {
   caPem: string;
   ports: typeof CLUSTER_PORTS;
   containerdSocket: string;
-  /** The directory the kubelet node's containerd reads hosts.toml files from (config_path). */
+  /** The directory the kubelet node's containerd reads hosts.toml files from (config_path, unless the option says not). */
   hostsDir: string;
+  /** The kubelet node's containerd config.toml. */
+  containerdConfig: string;
+  /**
+   * The node's `systemctl` for the agent (`systemctl` of the in-cluster mode): knows containerd.service; `restart`
+   * stops containerd and the node's service loop starts it again with its config.toml, as systemd would.
+   */
+  systemctl: string;
   pauseImage: string;
   /** The in-cluster node agent's image, imported into the node's containerd. */
   nodeAgentImage: string;
@@ -356,7 +368,67 @@ async function buildStaticImage(work: string, image: StaticImage): Promise<strin
 
 // --- configuration files -------------------------------------------------------------------------------------------
 
-function containerdConfig(p: Paths): string {
+/**
+ * The node's containerd service: a loop that starts containerd again whenever it exits, until `containerd.stop`
+ * exists (recording each pid as `pids/containerd.pid`), and the node's systemctl, which knows containerd.service:
+ * restart stops containerd and waits for the loop's new one; is-active asks whether it runs. Every call is appended to
+ * `systemctl.log` (time, verb, unit, exit code).
+ */
+function writeNodeService(dir: string, containerd: string, config: string): { loop: string; systemctl: string } {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const binDir = path.join(dir, "bin");
+  fs.mkdirSync(binDir, { recursive: true });
+  const loop = path.join(binDir, "containerd-service");
+  fs.writeFileSync(
+    loop,
+    `#!/bin/sh
+# containerd of the lab cluster's kubelet node, started again whenever it exits, until containerd.stop exists.
+D=${q(dir)}
+while [ ! -e "$D/containerd.stop" ]; do
+  ${q(containerd)} --config ${q(config)} &
+  echo $! > "$D/pids/containerd.pid.new" && mv -f "$D/pids/containerd.pid.new" "$D/pids/containerd.pid"
+  wait $!
+  sleep 0.5
+done
+`,
+    { mode: 0o755 },
+  );
+  const systemctl = path.join(binDir, "systemctl");
+  fs.writeFileSync(
+    systemctl,
+    `#!/bin/sh
+# systemctl of the lab cluster's kubelet node (registry-mirrors test lab). Knows one unit: containerd.service.
+D=${q(dir)}
+verb=""; unit=""
+for a in "$@"; do
+  case "$a" in -*) ;; *) if [ -z "$verb" ]; then verb=$a; elif [ -z "$unit" ]; then unit=\${a%.service}; fi ;; esac
+done
+rc=0
+finish() { printf '%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%S)" "$verb" "$unit" "$rc" >> "$D/systemctl.log"; exit $rc; }
+pid=$(cat "$D/pids/containerd.pid" 2>/dev/null)
+if [ "$unit" != containerd ]; then echo "Failed to $verb $unit.service: Unit $unit.service not found." >&2; rc=5; finish; fi
+case "$verb" in
+  restart|try-restart|reload-or-restart)
+    kill "$pid" 2>/dev/null
+    i=0
+    while [ "$i" -lt 150 ]; do
+      new=$(cat "$D/pids/containerd.pid" 2>/dev/null)
+      if [ -n "$new" ] && [ "$new" != "$pid" ] && kill -0 "$new" 2>/dev/null; then finish; fi
+      i=$((i + 1)); sleep 0.1
+    done
+    echo "Job for containerd.service failed: it did not start again." >&2; rc=1 ;;
+  is-active) if kill -0 "$pid" 2>/dev/null; then echo active; else echo inactive; rc=3; fi ;;
+  reload) echo "Failed to reload containerd.service: Job type reload is not applicable for unit containerd.service." >&2; rc=1 ;;
+  *) echo "systemctl (lab cluster script): $verb is not known here" >&2; rc=1 ;;
+esac
+finish
+`,
+    { mode: 0o755 },
+  );
+  return { loop, systemctl };
+}
+
+function containerdConfig(p: Paths, readsHostsDir: boolean): string {
   const q = JSON.stringify;
   return `version = 2
 root = ${q(p.containerdRoot)}
@@ -379,10 +451,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   disable_apparmor = true
   # This VM drops CAP_SYS_RESOURCE from every bounding set: runc cannot lower oom_score_adj below the caller's.
   restrict_oom_score_adj = true
-  # Where registry-mirrors' in-cluster mode writes (the mode writes hosts files only: config_path must be set).
+${
+  readsHostsDir
+    ? `  # Where registry-mirrors' in-cluster mode writes (without allowConfigEdits it writes hosts files only).
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = ${q(p.hostsDir)}
-  [plugins."io.containerd.grpc.v1.cri".cni]
+`
+    : ""
+}  [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = ${q(p.cniConf)}
   [plugins."io.containerd.grpc.v1.cri".containerd]
@@ -467,7 +543,7 @@ function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body:
 // --- start -----------------------------------------------------------------------------------------------------------
 
 /** The cluster's processes (their pid files are `pids/NAME.pid`, their logs `logs/NAME.log`). */
-type ProcessName = "kubelet" | "kube-scheduler" | "kube-controller-manager" | "kube-apiserver" | "containerd" | "etcd";
+type ProcessName = "kubelet" | "kube-scheduler" | "kube-controller-manager" | "kube-apiserver" | "containerd-service" | "etcd";
 
 /** Where the pre-start state of things outside the directory is recorded, for the clean-up. */
 const BEFORE_FILE = "outside-before.json";
@@ -588,8 +664,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       JSON.stringify({ cniVersion: "1.0.0", name: "lab-loopback", plugins: [{ type: "loopback" }] }),
     );
     const containerdToml = path.join(dir, "containerd", "config.toml");
-    fs.writeFileSync(containerdToml, containerdConfig(p));
-    start("containerd", bin.containerd, ["--config", containerdToml]);
+    fs.writeFileSync(containerdToml, containerdConfig(p, options.containerdReadsHostsDir !== false));
+    // containerd runs in a service loop (restarted when it exits, as systemd does), so that the node's systemctl can
+    // restart it from inside a pod without the new process belonging to that pod.
+    const service = writeNodeService(dir, bin.containerd, containerdToml);
+    start("containerd-service", "/bin/sh", [service.loop]);
+    await waitFor("containerd's pid file", async () => readPid(dir, "containerd") !== undefined || undefined, 5000, 50);
 
     const pki = await pkiP;
     fs.writeFileSync(p.admin, kubeconfig(server, pki.ca, "lab-admin", pki.admin, true), { mode: 0o600 });
@@ -635,7 +715,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // 3. containerd up, images imported (while the API server starts)
     await step(
       "containerd's socket",
-      "containerd",
+      "containerd-service",
       async () => fs.existsSync(p.containerdSock) && (await run(bin.ctr, ["--address", p.containerdSock, "version"], { timeoutMs: 5000 })).code === 0,
       20_000,
     );
@@ -707,6 +787,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ports: CLUSTER_PORTS,
       containerdSocket: p.containerdSock,
       hostsDir: p.hostsDir,
+      containerdConfig: path.join(dir, "containerd", "config.toml"),
+      systemctl: path.join(dir, "bin", "systemctl"),
       pauseImage: PAUSE_IMAGE,
       nodeAgentImage: NODE_AGENT_IMAGE,
       versions,
@@ -872,6 +954,9 @@ export function stopClusterDirSync(dir: string, opts: { keepDir?: boolean; log?:
   waitGone(cp, 5000);
   killAll(cp.filter(isAlive), "SIGKILL");
   waitGone(cp, 3000);
+  // The service loop first (it would start containerd again), then containerd.
+  fs.writeFileSync(path.join(dir, "containerd.stop"), "");
+  stopOne("containerd-service", 2000);
   stopOne("containerd", 5000);
   stopOne("etcd", 5000);
   // Anything left: processes carrying the marker (shims) and in the pods' cgroups (containers).

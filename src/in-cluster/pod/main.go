@@ -12,6 +12,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +35,8 @@ const (
 	// credentials) are mounted.
 	scriptsDir = "/etc/registry-mirrors/scripts"
 	secretDir  = "/etc/registry-mirrors/secret"
+	// With config edits: each node's own apply stdin (<node>.stdin), written by the read step; optional.
+	nodesDir = "/etc/registry-mirrors/nodes"
 	// The host's root filesystem (hostPath /, mounted recursively).
 	hostRoot = "/host"
 	// Written once the agent succeeded; the readiness probe (`registry-mirrors-node-agent ready`) checks it.
@@ -75,7 +83,14 @@ func run() error {
 		if script, err = os.ReadFile(filepath.Join(scriptsDir, "apply.sh")); err != nil {
 			return fmt.Errorf("registry-mirrors: node %s: step start: %v", node, err)
 		}
-		if stdin, err = os.ReadFile(filepath.Join(secretDir, "apply.stdin")); err != nil {
+		// This node's own plan (its config.toml edit) when the read step made one, else the hosts files only.
+		if stdin, err = os.ReadFile(filepath.Join(nodesDir, node+".stdin")); err != nil {
+			if stdin, err = os.ReadFile(filepath.Join(secretDir, "apply.stdin")); err != nil {
+				return fmt.Errorf("registry-mirrors: node %s: step start: %v", node, err)
+			}
+		}
+	case "read":
+		if script, err = os.ReadFile(filepath.Join(scriptsDir, "read.sh")); err != nil {
 			return fmt.Errorf("registry-mirrors: node %s: step start: %v", node, err)
 		}
 	case "remove":
@@ -83,7 +98,7 @@ func run() error {
 			return fmt.Errorf("registry-mirrors: node %s: step start: %v", node, err)
 		}
 	default:
-		return fmt.Errorf("registry-mirrors: node %s: step start: REGISTRY_MIRRORS_MODE is %q; the component sets apply or remove", node, mode)
+		return fmt.Errorf("registry-mirrors: node %s: step start: REGISTRY_MIRRORS_MODE is %q; the component sets apply, read or remove", node, mode)
 	}
 	timeout := 15 * time.Minute
 	if s := os.Getenv("REGISTRY_MIRRORS_TIMEOUT_SECONDS"); s != "" {
@@ -108,6 +123,13 @@ func run() error {
 	// The agent's messages (warnings, the reason of a failure) go to the pod's log as they come.
 	cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
 	runErr := cmd.Run()
+	if mode == "read" && runErr == nil && ctx.Err() == nil {
+		// The read holds the node's config.toml and this instance's files (credentials, maybe): the log gets it sealed.
+		if err := printSealed(stdout.Bytes(), os.Getenv("REGISTRY_MIRRORS_READ_KEY")); err != nil {
+			return fmt.Errorf("registry-mirrors: node %s: step read: %v", node, err)
+		}
+		return markReady(node, mode)
+	}
 	done := summarize(stdout.Bytes())
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("registry-mirrors: node %s: step %s: the node agent did not finish within %s", node, mode, timeout)
@@ -118,10 +140,65 @@ func run() error {
 	if !done {
 		return fmt.Errorf("%s", reason(stderr.String(), fmt.Sprintf("registry-mirrors: node %s: step %s: the node agent ended without reporting RM-DONE", node, mode)))
 	}
+	return markReady(node, mode)
+}
+
+func markReady(node, mode string) error {
 	if err := os.MkdirAll(filepath.Dir(readyFile), 0o755); err != nil {
 		return fmt.Errorf("registry-mirrors: node %s: step ready: %v", node, err)
 	}
 	return os.WriteFile(readyFile, []byte(mode+"\n"), 0o644)
+}
+
+// printSealed prints data sealed to the X25519 public key (raw, base64) of the rollout command that created the read
+// step: an ephemeral key pair, AES-256-GCM under sha256("registry-mirrors read v1" | shared secret | both public keys).
+// Between RM-SEALED-BEGIN and RM-SEALED-END, in lines of 4096 characters (the kubelet splits longer log lines).
+func printSealed(data []byte, recipient string) error {
+	raw, err := base64.StdEncoding.DecodeString(recipient)
+	if err != nil {
+		return fmt.Errorf("REGISTRY_MIRRORS_READ_KEY is not base64: %v", err)
+	}
+	peer, err := ecdh.X25519().NewPublicKey(raw)
+	if err != nil {
+		return fmt.Errorf("REGISTRY_MIRRORS_READ_KEY is not an X25519 public key: %v", err)
+	}
+	own, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	shared, err := own.ECDH(peer)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	h.Write([]byte("registry-mirrors read v1"))
+	h.Write(shared)
+	h.Write(own.PublicKey().Bytes())
+	h.Write(raw)
+	block, err := aes.NewCipher(h.Sum(nil))
+	if err != nil {
+		return err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	sealed := append(append(append([]byte{}, own.PublicKey().Bytes()...), nonce...), gcm.Seal(nil, nonce, data, nil)...)
+	text := base64.StdEncoding.EncodeToString(sealed)
+	var out strings.Builder
+	out.WriteString("RM-SEALED-BEGIN\n")
+	for len(text) > 0 {
+		n := min(len(text), 4096)
+		out.WriteString(text[:n] + "\n")
+		text = text[n:]
+	}
+	out.WriteString("RM-SEALED-END\n")
+	_, err = os.Stdout.WriteString(out.String())
+	return err
 }
 
 // summarize prints the agent's one-line results to the pod's log (not its base64 blocks: file contents stay out of

@@ -25,7 +25,7 @@ fi
 
 ACTED=""
 if [ "$ACTION" != none ] && [ -s "$RUN/trigger" ]; then
-  if systemctl "$ACTION" "$UNIT" >"$RUN/systemctl.log" 2>&1 && wait_healthy; then
+  if "$SYSTEMCTL" "$ACTION" "$UNIT" >"$RUN/systemctl.log" 2>&1 && wait_healthy; then
     rm -f "$STATE/pending"
     say "RM-ACTION $ACTION"
     ACTED=$ACTION

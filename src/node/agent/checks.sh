@@ -148,7 +148,7 @@ roll_back() {
   rm -f "$STATE/pending"
   back="the previous files were restored"
   if [ -n "$ACTED" ]; then
-    systemctl "$ACTED" "$UNIT" >/dev/null 2>&1
+    "$SYSTEMCTL" "$ACTED" "$UNIT" >/dev/null 2>&1
     if wait_healthy; then back="$back and $UNIT is running again with the previous configuration"
     else back="$back, but $UNIT did not come back with the previous configuration either"; fi
   fi
@@ -231,7 +231,7 @@ check_effective() {
         return 0
       fi
       printf '[[registry]]\nprefix = "%s"\nlocation = "127.0.0.1:9"\ninsecure = true\n' "$canary" > "$dir/00-registry-mirrors-canary.conf"
-      systemctl reload "$UNIT" >/dev/null 2>&1
+      "$SYSTEMCTL" reload "$UNIT" >/dev/null 2>&1
       tries=0
       while :; do
         timeout 30 "$CRICTL" -r "unix://$sock" -i "unix://$sock" pull "$canary/registry-mirrors/canary:check" > "$RUN/info" 2>&1 </dev/null
@@ -240,7 +240,7 @@ check_effective() {
         sleep 1
       done
       rm -f "$dir/00-registry-mirrors-canary.conf"
-      systemctl reload "$UNIT" >/dev/null 2>&1
+      "$SYSTEMCTL" reload "$UNIT" >/dev/null 2>&1
       if grep -q '127\.0\.0\.1:9' "$RUN/info"; then
         say "RM-EFFECTIVE cri-o reads $dir: after a reload, a CRI pull of a canary host went where a drop-in there sends it"
         return 0
@@ -278,14 +278,14 @@ prove_pull() {
           # drop-in) located at the endpoint, in for one pull. An image the node already had is left there.
           drop=$PROOF_DIR/zz-registry-mirrors-proof.conf
           had=""; "$CRICTL" -r "unix://$CRI_SOCKET" inspecti "$PROOF_REF" >/dev/null 2>&1 && had=1
-          cp "$d/registries.conf" "$drop" && systemctl reload "$UNIT" >/dev/null 2>&1
+          cp "$d/registries.conf" "$drop" && "$SYSTEMCTL" reload "$UNIT" >/dev/null 2>&1
           ok=""
           if timeout "$PROOF_TIMEOUT" "$CRICTL" -r "unix://$CRI_SOCKET" -i "unix://$CRI_SOCKET" pull "$PROOF_REF" > "$d/log" 2>&1 </dev/null; then
             ok=1
             digest=$("$CRICTL" -r "unix://$CRI_SOCKET" inspecti -o json "$PROOF_REF" 2>/dev/null | grep -o '@sha256:[0-9a-f]*' | head -n 1 | cut -c2-)
             [ -n "$had" ] || "$CRICTL" -r "unix://$CRI_SOCKET" rmi "$PROOF_REF" >/dev/null 2>&1
           fi
-          rm -f "$drop"; systemctl reload "$UNIT" >/dev/null 2>&1
+          rm -f "$drop"; "$SYSTEMCTL" reload "$UNIT" >/dev/null 2>&1
           if [ -n "$ok" ]; then say "RM-PROOF-RESULT ok $label ${digest:-unknown}"; rm -rf "$d"; return 0; fi
         elif command -v skopeo >/dev/null 2>&1; then
           # No CRI-O socket (podman/skopeo hosts): the same library, with a temporary registries.conf.

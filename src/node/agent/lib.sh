@@ -238,7 +238,7 @@ check_main_unchanged() {
 pick_unit() {
   case $UNIT in *" "*) ;; *) return 0 ;; esac
   for u in $UNIT; do
-    if systemctl is-active --quiet "$u" 2>/dev/null; then UNIT=$u; return 0; fi
+    if "$SYSTEMCTL" is-active --quiet "$u" 2>/dev/null; then UNIT=$u; return 0; fi
   done
   UNIT=${UNIT%% *}
 }

@@ -51,7 +51,7 @@ action=none
 [ "$main_restored" = 1 ] && action=$MAIN_ACTION
 [ "$action" = none ] && [ "$files_removed" = 1 ] && action=$FILES_ACTION
 if [ "$action" != none ]; then
-  systemctl "$action" "$UNIT" >/dev/null 2>&1 && wait_healthy || fail "$action" "$UNIT did not answer within $HEALTH_TIMEOUT s after $action. Last log lines:
+  "$SYSTEMCTL" "$action" "$UNIT" >/dev/null 2>&1 && wait_healthy || fail "$action" "$UNIT did not answer within $HEALTH_TIMEOUT s after $action. Last log lines:
 $(runtime_log_tail)"
   say "RM-ACTION $action"
 fi

@@ -21,3 +21,4 @@ const mirrors = new RegistryMirrorsInCluster(
 );
 export const rollout = mirrors.rollout;
 export const files = mirrors.files;
+export const reads = mirrors.reads;
