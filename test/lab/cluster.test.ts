@@ -5,7 +5,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { startCluster, Cluster, CLUSTER_NODE_NAME, CLUSTER_PORTS, PAUSE_IMAGE } from "./cluster";
-import { isAlive, portOpen } from "./proc";
+import { spawnSync } from "child_process";
+import { isAlive, portOpen, readPid } from "./proc";
 
 jest.setTimeout(240_000);
 
@@ -52,6 +53,26 @@ describe("lab cluster (etcd, kube-apiserver, controller manager, scheduler, kube
     expect(out).toMatch(/127\.0\.0\.1\s+Ready/);
   });
 
+  test("the node's systemctl restarts containerd: a new process on the same config, answering again", async () => {
+    const before = readPid(cluster.dir, "containerd")!;
+    expect(spawnSync(cluster.systemctl, ["is-active", "containerd"], { encoding: "utf8" }).stdout.trim()).toBe("active");
+    const r = spawnSync(cluster.systemctl, ["restart", "containerd"], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(0);
+    const after = readPid(cluster.dir, "containerd")!;
+    expect(after).not.toBe(before);
+    expect(isAlive(before)).toBe(false);
+    expect(isAlive(after)).toBe(true);
+    expect(fs.readFileSync(`/proc/${after}/cmdline`, "utf8").split("\0")).toContain(cluster.containerdConfig);
+    expect(spawnSync(cluster.systemctl, ["restart", "kubelet"]).status).toBe(5);
+    expect(fs.readFileSync(path.join(cluster.dir, "systemctl.log"), "utf8")).toMatch(/\trestart\tcontainerd\t0\n/);
+    for (let i = 0; i < 60; i++) {
+      const ok = spawnSync("ctr", ["--address", cluster.containerdSocket, "version"], { timeout: 5000 }).status === 0;
+      if (ok) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    expect(spawnSync("ctr", ["--address", cluster.containerdSocket, "version"], { timeout: 5000 }).status).toBe(0);
+  });
+
   test("a privileged hostNetwork DaemonSet pod runs on the node", async () => {
     const ds = {
       apiVersion: "apps/v1",
@@ -85,6 +106,9 @@ describe("lab cluster (etcd, kube-apiserver, controller manager, scheduler, kube
 
   test("stop kills every process and removes the directory, the shim sockets and the kubepods cgroups", async () => {
     const dir = cluster.dir;
+    // Every process started so far, containerd's restarts included.
+    const current = fs.readdirSync(path.join(dir, "pids")).map((f) => parseInt(fs.readFileSync(path.join(dir, "pids", f), "utf8"), 10));
+    pids = [...new Set([...pids, ...current])];
     const report = await cluster.stop();
     expect(report.survivors).toEqual([]);
     expect(report.mounts).toEqual([]);
