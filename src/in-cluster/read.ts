@@ -128,7 +128,10 @@ async function readNodes(conn: ApiServerConnection, req: ReadRequest): Promise<M
     const deadline = Date.now() + req.timeoutSeconds * 1000;
     const selector = encodeURIComponent(`${READ_LABEL}=${req.name}`);
     for (;;) {
-      const ds = (await apiGetJson(conn, dsPath)) as { status?: { desiredNumberScheduled?: number } };
+      const ds = (await apiGetJson(conn, dsPath)) as {
+        metadata: { generation?: number };
+        status?: { observedGeneration?: number; desiredNumberScheduled?: number };
+      };
       const pods = ((await apiGetJson(conn, `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)) as { items: Pod[] }).items.filter(
         (p) => !p.metadata.deletionTimestamp,
       );
@@ -140,7 +143,9 @@ async function readNodes(conn: ApiServerConnection, req: ReadRequest): Promise<M
           );
         }
       }
-      const desired = ds.status?.desiredNumberScheduled;
+      // Until the controller has seen the DaemonSet, its status says nothing about the nodes.
+      const observed = (ds.status?.observedGeneration ?? 0) >= (ds.metadata.generation ?? 1);
+      const desired = observed ? ds.status?.desiredNumberScheduled : undefined;
       const ready = pods.filter(isReady);
       if (desired !== undefined && ready.length >= desired && ready.length === pods.length) {
         const reads = new Map<string, string>();

@@ -923,6 +923,97 @@ func (o ProbeOutcomePtrOutput) ToStringPtrOutputWithContext(ctx context.Context)
 	}).(pulumi.StringPtrOutput)
 }
 
+// What a rollout's pods run.
+type RolloutMode string
+
+const (
+	RolloutModeApply  = RolloutMode("apply")
+	RolloutModeRemove = RolloutMode("remove")
+)
+
+type RolloutModeOutput struct{ *pulumi.OutputState }
+
+func (RolloutModeOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*RolloutMode)(nil)).Elem()
+}
+
+func (o RolloutModeOutput) ToRolloutModeOutput() RolloutModeOutput {
+	return o
+}
+
+func (o RolloutModeOutput) ToRolloutModeOutputWithContext(ctx context.Context) RolloutModeOutput {
+	return o
+}
+
+func (o RolloutModeOutput) ToRolloutModePtrOutput() RolloutModePtrOutput {
+	return o.ToRolloutModePtrOutputWithContext(context.Background())
+}
+
+func (o RolloutModeOutput) ToRolloutModePtrOutputWithContext(ctx context.Context) RolloutModePtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v RolloutMode) *RolloutMode {
+		return &v
+	}).(RolloutModePtrOutput)
+}
+
+func (o RolloutModeOutput) ToStringOutput() pulumi.StringOutput {
+	return o.ToStringOutputWithContext(context.Background())
+}
+
+func (o RolloutModeOutput) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e RolloutMode) string {
+		return string(e)
+	}).(pulumi.StringOutput)
+}
+
+func (o RolloutModeOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o RolloutModeOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e RolloutMode) *string {
+		v := string(e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+type RolloutModePtrOutput struct{ *pulumi.OutputState }
+
+func (RolloutModePtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**RolloutMode)(nil)).Elem()
+}
+
+func (o RolloutModePtrOutput) ToRolloutModePtrOutput() RolloutModePtrOutput {
+	return o
+}
+
+func (o RolloutModePtrOutput) ToRolloutModePtrOutputWithContext(ctx context.Context) RolloutModePtrOutput {
+	return o
+}
+
+func (o RolloutModePtrOutput) Elem() RolloutModeOutput {
+	return o.ApplyT(func(v *RolloutMode) RolloutMode {
+		if v != nil {
+			return *v
+		}
+		var ret RolloutMode
+		return ret
+	}).(RolloutModeOutput)
+}
+
+func (o RolloutModePtrOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o RolloutModePtrOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e *RolloutMode) *string {
+		if e == nil {
+			return nil
+		}
+		v := string(*e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
 // What a node's runtime needed after an apply.
 type RuntimeChange string
 
@@ -1306,6 +1397,8 @@ func init() {
 	pulumi.RegisterOutputType(ProbeModePtrOutput{})
 	pulumi.RegisterOutputType(ProbeOutcomeOutput{})
 	pulumi.RegisterOutputType(ProbeOutcomePtrOutput{})
+	pulumi.RegisterOutputType(RolloutModeOutput{})
+	pulumi.RegisterOutputType(RolloutModePtrOutput{})
 	pulumi.RegisterOutputType(RuntimeChangeOutput{})
 	pulumi.RegisterOutputType(RuntimeChangePtrOutput{})
 	pulumi.RegisterOutputType(RuntimeKindOutput{})

@@ -1081,6 +1081,66 @@ func (o NodePathsPtrOutput) Rke2Registries() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// What the read step found on one node.
+type NodeRead struct {
+	// Whether its config.toml changes (its containerd restarts in the rollout), or only hosts files do.
+	ConfigEdited bool `pulumi:"configEdited"`
+	// The Node's name.
+	Node string `pulumi:"node"`
+	// Its containerd's version, as read.
+	RuntimeVersion *string `pulumi:"runtimeVersion"`
+}
+
+// What the read step found on one node.
+type NodeReadOutput struct{ *pulumi.OutputState }
+
+func (NodeReadOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*NodeRead)(nil)).Elem()
+}
+
+func (o NodeReadOutput) ToNodeReadOutput() NodeReadOutput {
+	return o
+}
+
+func (o NodeReadOutput) ToNodeReadOutputWithContext(ctx context.Context) NodeReadOutput {
+	return o
+}
+
+// Whether its config.toml changes (its containerd restarts in the rollout), or only hosts files do.
+func (o NodeReadOutput) ConfigEdited() pulumi.BoolOutput {
+	return o.ApplyT(func(v NodeRead) bool { return v.ConfigEdited }).(pulumi.BoolOutput)
+}
+
+// The Node's name.
+func (o NodeReadOutput) Node() pulumi.StringOutput {
+	return o.ApplyT(func(v NodeRead) string { return v.Node }).(pulumi.StringOutput)
+}
+
+// Its containerd's version, as read.
+func (o NodeReadOutput) RuntimeVersion() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v NodeRead) *string { return v.RuntimeVersion }).(pulumi.StringPtrOutput)
+}
+
+type NodeReadArrayOutput struct{ *pulumi.OutputState }
+
+func (NodeReadArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NodeRead)(nil)).Elem()
+}
+
+func (o NodeReadArrayOutput) ToNodeReadArrayOutput() NodeReadArrayOutput {
+	return o
+}
+
+func (o NodeReadArrayOutput) ToNodeReadArrayOutputWithContext(ctx context.Context) NodeReadArrayOutput {
+	return o
+}
+
+func (o NodeReadArrayOutput) Index(i pulumi.IntInput) NodeReadOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) NodeRead {
+		return vs[0].([]NodeRead)[vs[1].(int)]
+	}).(NodeReadOutput)
+}
+
 // What happened on one node.
 type NodeReport struct {
 	// What the runtime needed: `none`, `reload` or `restart`.
@@ -1202,6 +1262,73 @@ func (o NodeReportMapOutput) MapIndex(k pulumi.StringInput) NodeReportOutput {
 	return pulumi.All(o, k).ApplyT(func(vs []interface{}) NodeReport {
 		return vs[0].(map[string]NodeReport)[vs[1].(string)]
 	}).(NodeReportOutput)
+}
+
+// One node's outcome.
+type NodeRollout struct {
+	// The agent's one-line results (RM-WROTE, RM-EFFECTIVE, …) when the pod's log could be read.
+	Log []string `pulumi:"log"`
+	// The Node's name.
+	Node string `pulumi:"node"`
+	// The DaemonSet's pod on it.
+	Pod string `pulumi:"pod"`
+	// Whether the pod became Ready: the agent wrote the node's files, read them back and its checks passed.
+	Ready bool `pulumi:"ready"`
+}
+
+// One node's outcome.
+type NodeRolloutOutput struct{ *pulumi.OutputState }
+
+func (NodeRolloutOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*NodeRollout)(nil)).Elem()
+}
+
+func (o NodeRolloutOutput) ToNodeRolloutOutput() NodeRolloutOutput {
+	return o
+}
+
+func (o NodeRolloutOutput) ToNodeRolloutOutputWithContext(ctx context.Context) NodeRolloutOutput {
+	return o
+}
+
+// The agent's one-line results (RM-WROTE, RM-EFFECTIVE, …) when the pod's log could be read.
+func (o NodeRolloutOutput) Log() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v NodeRollout) []string { return v.Log }).(pulumi.StringArrayOutput)
+}
+
+// The Node's name.
+func (o NodeRolloutOutput) Node() pulumi.StringOutput {
+	return o.ApplyT(func(v NodeRollout) string { return v.Node }).(pulumi.StringOutput)
+}
+
+// The DaemonSet's pod on it.
+func (o NodeRolloutOutput) Pod() pulumi.StringOutput {
+	return o.ApplyT(func(v NodeRollout) string { return v.Pod }).(pulumi.StringOutput)
+}
+
+// Whether the pod became Ready: the agent wrote the node's files, read them back and its checks passed.
+func (o NodeRolloutOutput) Ready() pulumi.BoolOutput {
+	return o.ApplyT(func(v NodeRollout) bool { return v.Ready }).(pulumi.BoolOutput)
+}
+
+type NodeRolloutArrayOutput struct{ *pulumi.OutputState }
+
+func (NodeRolloutArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NodeRollout)(nil)).Elem()
+}
+
+func (o NodeRolloutArrayOutput) ToNodeRolloutArrayOutput() NodeRolloutArrayOutput {
+	return o
+}
+
+func (o NodeRolloutArrayOutput) ToNodeRolloutArrayOutputWithContext(ctx context.Context) NodeRolloutArrayOutput {
+	return o
+}
+
+func (o NodeRolloutArrayOutput) Index(i pulumi.IntInput) NodeRolloutOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) NodeRollout {
+		return vs[0].([]NodeRollout)[vs[1].(int)]
+	}).(NodeRolloutOutput)
 }
 
 // Checks after an apply that can differ per node.
@@ -1377,6 +1504,165 @@ func (o NodeVerifyPtrOutput) Pull() pulumi.StringPtrOutput {
 		}
 		return v.Pull
 	}).(pulumi.StringPtrOutput)
+}
+
+// The node agent container's resource requests and limits (Kubernetes quantities, e.g. `cpu: 10m`, `memory: 16Mi`).
+type PodResources struct {
+	// What the container may use at most, by resource name.
+	Limits map[string]string `pulumi:"limits"`
+	// What the scheduler reserves on each node, by resource name.
+	Requests map[string]string `pulumi:"requests"`
+}
+
+// PodResourcesInput is an input type that accepts PodResourcesArgs and PodResourcesOutput values.
+// You can construct a concrete instance of `PodResourcesInput` via:
+//
+//	PodResourcesArgs{...}
+type PodResourcesInput interface {
+	pulumi.Input
+
+	ToPodResourcesOutput() PodResourcesOutput
+	ToPodResourcesOutputWithContext(context.Context) PodResourcesOutput
+}
+
+// The node agent container's resource requests and limits (Kubernetes quantities, e.g. `cpu: 10m`, `memory: 16Mi`).
+type PodResourcesArgs struct {
+	// What the container may use at most, by resource name.
+	Limits map[string]string `pulumi:"limits"`
+	// What the scheduler reserves on each node, by resource name.
+	Requests map[string]string `pulumi:"requests"`
+}
+
+func (PodResourcesArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*PodResources)(nil)).Elem()
+}
+
+func (i PodResourcesArgs) ToPodResourcesOutput() PodResourcesOutput {
+	return i.ToPodResourcesOutputWithContext(context.Background())
+}
+
+func (i PodResourcesArgs) ToPodResourcesOutputWithContext(ctx context.Context) PodResourcesOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PodResourcesOutput)
+}
+
+func (i PodResourcesArgs) ToPodResourcesPtrOutput() PodResourcesPtrOutput {
+	return i.ToPodResourcesPtrOutputWithContext(context.Background())
+}
+
+func (i PodResourcesArgs) ToPodResourcesPtrOutputWithContext(ctx context.Context) PodResourcesPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PodResourcesOutput).ToPodResourcesPtrOutputWithContext(ctx)
+}
+
+// PodResourcesPtrInput is an input type that accepts PodResourcesArgs, PodResourcesPtr and PodResourcesPtrOutput values.
+// You can construct a concrete instance of `PodResourcesPtrInput` via:
+//
+//	        PodResourcesArgs{...}
+//
+//	or:
+//
+//	        nil
+type PodResourcesPtrInput interface {
+	pulumi.Input
+
+	ToPodResourcesPtrOutput() PodResourcesPtrOutput
+	ToPodResourcesPtrOutputWithContext(context.Context) PodResourcesPtrOutput
+}
+
+type podResourcesPtrType PodResourcesArgs
+
+func PodResourcesPtr(v *PodResourcesArgs) PodResourcesPtrInput {
+	return (*podResourcesPtrType)(v)
+}
+
+func (*podResourcesPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**PodResources)(nil)).Elem()
+}
+
+func (i *podResourcesPtrType) ToPodResourcesPtrOutput() PodResourcesPtrOutput {
+	return i.ToPodResourcesPtrOutputWithContext(context.Background())
+}
+
+func (i *podResourcesPtrType) ToPodResourcesPtrOutputWithContext(ctx context.Context) PodResourcesPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(PodResourcesPtrOutput)
+}
+
+// The node agent container's resource requests and limits (Kubernetes quantities, e.g. `cpu: 10m`, `memory: 16Mi`).
+type PodResourcesOutput struct{ *pulumi.OutputState }
+
+func (PodResourcesOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*PodResources)(nil)).Elem()
+}
+
+func (o PodResourcesOutput) ToPodResourcesOutput() PodResourcesOutput {
+	return o
+}
+
+func (o PodResourcesOutput) ToPodResourcesOutputWithContext(ctx context.Context) PodResourcesOutput {
+	return o
+}
+
+func (o PodResourcesOutput) ToPodResourcesPtrOutput() PodResourcesPtrOutput {
+	return o.ToPodResourcesPtrOutputWithContext(context.Background())
+}
+
+func (o PodResourcesOutput) ToPodResourcesPtrOutputWithContext(ctx context.Context) PodResourcesPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v PodResources) *PodResources {
+		return &v
+	}).(PodResourcesPtrOutput)
+}
+
+// What the container may use at most, by resource name.
+func (o PodResourcesOutput) Limits() pulumi.StringMapOutput {
+	return o.ApplyT(func(v PodResources) map[string]string { return v.Limits }).(pulumi.StringMapOutput)
+}
+
+// What the scheduler reserves on each node, by resource name.
+func (o PodResourcesOutput) Requests() pulumi.StringMapOutput {
+	return o.ApplyT(func(v PodResources) map[string]string { return v.Requests }).(pulumi.StringMapOutput)
+}
+
+type PodResourcesPtrOutput struct{ *pulumi.OutputState }
+
+func (PodResourcesPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**PodResources)(nil)).Elem()
+}
+
+func (o PodResourcesPtrOutput) ToPodResourcesPtrOutput() PodResourcesPtrOutput {
+	return o
+}
+
+func (o PodResourcesPtrOutput) ToPodResourcesPtrOutputWithContext(ctx context.Context) PodResourcesPtrOutput {
+	return o
+}
+
+func (o PodResourcesPtrOutput) Elem() PodResourcesOutput {
+	return o.ApplyT(func(v *PodResources) PodResources {
+		if v != nil {
+			return *v
+		}
+		var ret PodResources
+		return ret
+	}).(PodResourcesOutput)
+}
+
+// What the container may use at most, by resource name.
+func (o PodResourcesPtrOutput) Limits() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *PodResources) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Limits
+	}).(pulumi.StringMapOutput)
+}
+
+// What the scheduler reserves on each node, by resource name.
+func (o PodResourcesPtrOutput) Requests() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *PodResources) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Requests
+	}).(pulumi.StringMapOutput)
 }
 
 // One mirror endpoint's probe from a node before an apply.
@@ -1991,6 +2277,39 @@ func (o RolloutPtrOutput) MaxParallelRestarts() pulumi.IntPtrOutput {
 	}).(pulumi.IntPtrOutput)
 }
 
+// The outcome of a rollout: every node's pod Ready.
+type RolloutResult struct {
+	// What the pods ran: `apply` (this configuration) or `remove` (the nodes rolled back, on delete).
+	Mode RolloutMode `pulumi:"mode"`
+	// Every node's pod and outcome.
+	Nodes []NodeRollout `pulumi:"nodes"`
+}
+
+// The outcome of a rollout: every node's pod Ready.
+type RolloutResultOutput struct{ *pulumi.OutputState }
+
+func (RolloutResultOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*RolloutResult)(nil)).Elem()
+}
+
+func (o RolloutResultOutput) ToRolloutResultOutput() RolloutResultOutput {
+	return o
+}
+
+func (o RolloutResultOutput) ToRolloutResultOutputWithContext(ctx context.Context) RolloutResultOutput {
+	return o
+}
+
+// What the pods ran: `apply` (this configuration) or `remove` (the nodes rolled back, on delete).
+func (o RolloutResultOutput) Mode() RolloutModeOutput {
+	return o.ApplyT(func(v RolloutResult) RolloutMode { return v.Mode }).(RolloutModeOutput)
+}
+
+// Every node's pod and outcome.
+func (o RolloutResultOutput) Nodes() NodeRolloutArrayOutput {
+	return o.ApplyT(func(v RolloutResult) []NodeRollout { return v.Nodes }).(NodeRolloutArrayOutput)
+}
+
 // The runtime of one node, as far as it is known.
 type RuntimeInfo struct {
 	// Which runtime.
@@ -2235,6 +2554,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*NodePathsPtrInput)(nil)).Elem(), NodePathsArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*NodeVerifyInput)(nil)).Elem(), NodeVerifyArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*NodeVerifyPtrInput)(nil)).Elem(), NodeVerifyArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PodResourcesInput)(nil)).Elem(), PodResourcesArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*PodResourcesPtrInput)(nil)).Elem(), PodResourcesArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ProxyConnectionInput)(nil)).Elem(), ProxyConnectionArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ProxyConnectionPtrInput)(nil)).Elem(), ProxyConnectionArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RolloutInput)(nil)).Elem(), RolloutArgs{})
@@ -2251,10 +2572,16 @@ func init() {
 	pulumi.RegisterOutputType(MirrorNodeOutput{})
 	pulumi.RegisterOutputType(NodePathsOutput{})
 	pulumi.RegisterOutputType(NodePathsPtrOutput{})
+	pulumi.RegisterOutputType(NodeReadOutput{})
+	pulumi.RegisterOutputType(NodeReadArrayOutput{})
 	pulumi.RegisterOutputType(NodeReportOutput{})
 	pulumi.RegisterOutputType(NodeReportMapOutput{})
+	pulumi.RegisterOutputType(NodeRolloutOutput{})
+	pulumi.RegisterOutputType(NodeRolloutArrayOutput{})
 	pulumi.RegisterOutputType(NodeVerifyOutput{})
 	pulumi.RegisterOutputType(NodeVerifyPtrOutput{})
+	pulumi.RegisterOutputType(PodResourcesOutput{})
+	pulumi.RegisterOutputType(PodResourcesPtrOutput{})
 	pulumi.RegisterOutputType(ProbeReportOutput{})
 	pulumi.RegisterOutputType(ProbeReportArrayOutput{})
 	pulumi.RegisterOutputType(ProofReportOutput{})
@@ -2263,6 +2590,7 @@ func init() {
 	pulumi.RegisterOutputType(ProxyConnectionPtrOutput{})
 	pulumi.RegisterOutputType(RolloutOutput{})
 	pulumi.RegisterOutputType(RolloutPtrOutput{})
+	pulumi.RegisterOutputType(RolloutResultOutput{})
 	pulumi.RegisterOutputType(RuntimeInfoOutput{})
 	pulumi.RegisterOutputType(VerifyOutput{})
 	pulumi.RegisterOutputType(VerifyPtrOutput{})
