@@ -57,9 +57,39 @@ export interface RegistryMirrorsInClusterArgs extends InClusterNodeSettings {
  */
 function rolloutCommand(action: "wait" | "remove" | "read" | "forget"): string {
   const here = path.join(__dirname, `rollout-cli${path.extname(__filename)}`);
-  const preload = __filename.endsWith(".ts") ? `-r ${shq(require.resolve("ts-node/register/transpile-only"))} ` : "";
   const node = shq(process.execPath);
-  return `if [ -f ${shq(here)} ]; then exec ${node} ${preload}${shq(here)} ${action}; else exec npx --no-install registry-mirrors rollout ${action}; fi`;
+  let run = `exec ${node} ${shq(here)} ${action}`;
+  if (__filename.endsWith(".ts")) {
+    // ts-node takes its tsconfig from the working directory by default: the program's, which may have none (YAML).
+    const project = path.resolve(__dirname, "../../tsconfig.json");
+    const preload = `-r ${shq(require.resolve("ts-node/register/transpile-only"))}`;
+    run = `TS_NODE_PROJECT=${shq(project)} exec ${node} ${preload} ${shq(here)} ${action}`;
+  }
+  return `if [ -f ${shq(here)} ]; then ${run}; else exec npx --no-install registry-mirrors rollout ${action}; fi`;
+}
+
+/**
+ * A local command of rollout-cli: `run` on create and update, `undo` on delete, the request (it holds the kubeconfig)
+ * as secret stdin, stderr shown as it comes.
+ */
+function localRolloutCommand(
+  name: string,
+  [run, undo]: ["wait", "remove"] | ["read", "forget"],
+  request: pulumi.Output<RolloutRequest | ReadRequest>,
+  opts: pulumi.CustomResourceOptions,
+): command.local.Command {
+  return new command.local.Command(
+    name,
+    {
+      create: rolloutCommand(run),
+      update: rolloutCommand(run),
+      delete: rolloutCommand(undo),
+      stdin: pulumi.secret(request.apply((r) => JSON.stringify(r))),
+      logging: "stderr",
+      addPreviousOutputInEnv: false,
+    },
+    opts,
+  );
 }
 
 /** The URN of the component's child command `child` (the command to replace to read the nodes again). */
@@ -149,7 +179,8 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
     const labels = { "registry-mirrors.io/instance": name };
     const scripts = new k8s.core.v1.ConfigMap(
       `${name}-scripts`,
-      { metadata: { namespace, labels }, data: plan.apply((p) => ({ ...p.scripts })) },
+      // Not secret even when the mirrors are (a password in them): the scripts hold no credential (they are on stdin).
+      { metadata: { namespace, labels }, data: pulumi.unsecret(plan.apply((p) => ({ ...p.scripts }))) },
       child,
     );
     const secret = new k8s.core.v1.Secret(
@@ -192,18 +223,7 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
             systemctl: args.systemctl,
           },
         }));
-      const readCommand = new command.local.Command(
-        `${name}-read`,
-        {
-          create: rolloutCommand("read"),
-          update: rolloutCommand("read"),
-          delete: rolloutCommand("forget"),
-          stdin: pulumi.secret(readRequest.apply((r) => JSON.stringify(r))),
-          logging: "stderr",
-          addPreviousOutputInEnv: false,
-        },
-        { parent: this, dependsOn: [scripts] },
-      );
+      const readCommand = localRolloutCommand(`${name}-read`, ["read", "forget"], readRequest, { parent: this, dependsOn: [scripts] });
       read = pulumi.unsecret(readCommand.stdout).apply((out) => (out ? (JSON.parse(out) as ReadResult) : undefined));
     }
     // What tells the pods of this configuration apart: the scripts' hash and the Secret's version (a new Secret, or a
@@ -243,18 +263,7 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
         configHash: hash,
         timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
       }));
-    const wait = new command.local.Command(
-      `${name}-rollout`,
-      {
-        create: rolloutCommand("wait"),
-        update: rolloutCommand("wait"),
-        delete: rolloutCommand("remove"),
-        stdin: pulumi.secret(request.apply((r) => JSON.stringify(r))),
-        logging: "stderr",
-        addPreviousOutputInEnv: false,
-      },
-      { parent: this, dependsOn: [daemonSet, scripts, secret] },
-    );
+    const wait = localRolloutCommand(`${name}-rollout`, ["wait", "remove"], request, { parent: this, dependsOn: [daemonSet, scripts, secret] });
     this.rollout = wait.stdout.apply((out) => (out ? (JSON.parse(out) as RolloutResult) : { mode: "apply" as const, nodes: [] }));
     this.files = pulumi.unsecret(plan.apply((p) => p.files.map((f) => f.path)));
     this.reads = read.apply((r) => r?.nodes ?? []);

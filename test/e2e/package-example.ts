@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { startLab, type Lab, type LabDescription } from "../lab";
-import { BIN, linesMissingFromPreview, ProgramStack, requireTools, ROOT } from "./stack";
+import { BIN, linesMissingFromPreview, ProgramStack, requireTools, ROOT, usePackageProject } from "./stack";
 
 /** One example program and how the lab's nodes become its config. */
 export interface PackageExample {
@@ -42,9 +42,7 @@ export function describePackageExample(example: PackageExample): void {
       const d = lab.describe();
       for (const n of NODES) before[n] = lab.tryReadNodeFile(n, "/etc/containerd/config.toml");
       stack = new ProgramStack(`${example.language}${process.pid}`, { projectDir: path.join(ROOT, example.dir) });
-      const yaml = example.projectYaml(stack);
-      expect(yaml).toContain("registry-mirrors: ../../pulumi-package");
-      fs.writeFileSync(path.join(stack.project, "Pulumi.yaml"), yaml.replace("../../pulumi-package", path.join(ROOT, "pulumi-package")));
+      usePackageProject(stack, example.projectYaml(stack));
       await stack.init();
       const auth = lab.registry("auth-mirror");
       password = auth.password!;

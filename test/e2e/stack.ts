@@ -197,6 +197,16 @@ export class ProgramStack {
 }
 
 /**
+ * Makes `stack` run an example of another language whose Pulumi.yaml names the package as `../../pulumi-package`:
+ * the stack's copy of `yaml` gets that path absolute (the copy lives elsewhere).
+ */
+export function usePackageProject(stack: ProgramStack, yaml: string): void {
+  if (!yaml.includes("registry-mirrors: ../../pulumi-package"))
+    throw new Error("the example's Pulumi.yaml must name the package as ../../pulumi-package");
+  fs.writeFileSync(path.join(stack.project, "Pulumi.yaml"), yaml.replace("../../pulumi-package", path.join(ROOT, "pulumi-package")));
+}
+
+/**
  * The lines of every file the TypeScript component writes for `mirrors` on a containerd node that the command shows
  * (all but secret files, which travel on stdin), missing from `out` (a `pulumi preview --diff --show-full-output` of
  * a program in another language): empty when that preview shows the same content. `hostsDir`: the nodes' hosts

@@ -8,7 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { crictlPull, objectsLeft, startInClusterLab, type InClusterLab } from "./in-cluster-lab";
-import { BIN, linesMissingFromPreview, ProgramStack, ROOT } from "./stack";
+import { BIN, linesMissingFromPreview, ProgramStack, ROOT, usePackageProject } from "./stack";
 
 jest.setTimeout(600_000);
 
@@ -24,10 +24,8 @@ describe("examples/yaml-in-cluster through the real pulumi CLI, the registry-mir
     env = await startInClusterLab();
     const { lab, cluster, settings } = env;
     stack = new ProgramStack(`yamlincluster${process.pid}`, { projectDir: EXAMPLE });
-    const yaml = fs.readFileSync(path.join(EXAMPLE, "Pulumi.yaml"), "utf8");
-    expect(yaml).toContain("registry-mirrors: ../../pulumi-package");
-    // The YAML program is its Pulumi.yaml: the stack's copy, with the package's path made absolute.
-    fs.writeFileSync(path.join(stack.project, "Pulumi.yaml"), yaml.replace("../../pulumi-package", path.join(ROOT, "pulumi-package")));
+    // The YAML program is its Pulumi.yaml.
+    usePackageProject(stack, fs.readFileSync(path.join(EXAMPLE, "Pulumi.yaml"), "utf8"));
     await stack.init();
     const auth = lab.registry("auth-mirror");
     password = auth.password!;
