@@ -12,11 +12,15 @@ import { generateSchema } from "@pulumi/pulumi/provider/experimental/schema";
 import { RegistryMirrors } from "../src/component/registry-mirrors";
 import type { RegistryMirrorsArgs } from "../src/component/args";
 import { RegistryMirrorsInCluster, type RegistryMirrorsInClusterArgs } from "../src/in-cluster/component";
+import { RegistryMirrorsFromCluster, type RegistryMirrorsFromClusterArgs } from "../src/kubernetes/from-cluster";
 
 /** The package's name: the first part of the component's type token `registry-mirrors:index:RegistryMirrors`. */
 export const PACKAGE_NAME = "registry-mirrors";
-/** The components of the package: over SSH, and from inside the cluster (a DaemonSet) for nodes without SSH. */
-export const COMPONENTS = ["RegistryMirrors", "RegistryMirrorsInCluster"] as const;
+/**
+ * The components of the package: over SSH (the nodes given, or the nodes a cluster lists), and from inside the
+ * cluster (a DaemonSet) for nodes without SSH.
+ */
+export const COMPONENTS = ["RegistryMirrors", "RegistryMirrorsFromCluster", "RegistryMirrorsInCluster"] as const;
 /** This directory: its package.json (name, version, description) and tsconfig.json are what the analyzer reads. */
 export const PACKAGE_DIR = __dirname;
 
@@ -103,6 +107,10 @@ export class RegistryMirrorsProvider implements provider.Provider {
       case `${PACKAGE_NAME}:index:RegistryMirrors`: {
         const component = new RegistryMirrors(name, inputs as unknown as RegistryMirrorsArgs, options);
         return { urn: component.urn, state: { reports: component.reports } };
+      }
+      case `${PACKAGE_NAME}:index:RegistryMirrorsFromCluster`: {
+        const component = new RegistryMirrorsFromCluster(name, inputs as unknown as RegistryMirrorsFromClusterArgs, options);
+        return { urn: component.urn, state: { reports: component.reports, clusterNodes: component.clusterNodes } };
       }
       case `${PACKAGE_NAME}:index:RegistryMirrorsInCluster`: {
         const component = new RegistryMirrorsInCluster(name, inputs as unknown as RegistryMirrorsInClusterArgs, options);

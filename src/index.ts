@@ -54,7 +54,25 @@ export type {
   K3sExportOptions,
   K3sImportOptions,
 } from "./convert";
-export { listNodes, parseNode, parseNodeList, resolveKubeconfig, nodesFromCluster, mirrorNodesFromCluster } from "./kubernetes";
-export type { ApiServerConnection, ClusterNode, ListNodesOptions, NodeFromClusterArgs, NodesFromClusterOptions } from "./kubernetes";
+export {
+  listNodes,
+  parseNode,
+  parseNodeList,
+  resolveKubeconfig,
+  nodesFromCluster,
+  mirrorNodesFromCluster,
+  RegistryMirrorsFromCluster,
+} from "./kubernetes";
+export type {
+  ApiServerConnection,
+  ClusterNode,
+  ClusterNodeSsh,
+  ClusterNodesLogin,
+  ListNodesOptions,
+  ListedNode,
+  NodeFromClusterArgs,
+  NodesFromClusterOptions,
+  RegistryMirrorsFromClusterArgs,
+} from "./kubernetes";
 export { RegistryMirrorsInCluster, inClusterPlan, DEFAULT_NODE_AGENT_IMAGE } from "./in-cluster";
 export type { RegistryMirrorsInClusterArgs, InClusterPlan, InClusterPlanOptions, RolloutResult, NodeRollout } from "./in-cluster";

@@ -89,10 +89,8 @@ export type MirrorEndpointArgs = MirrorEndpoint;
 /** A mirrored upstream registry whose fields may be Inputs. */
 export type MirrorArgs = Mirror;
 
-/** How a node is reached over SSH (`@pulumi/command`'s connection, with its host key required). */
-export interface Connection {
-  /** The address of the node. */
-  readonly host: pulumi.Input<string>;
+/** How to log in over SSH, whatever the address: what a node's connection and its bastion's have in common. */
+export interface SshLogin {
   /** The SSH port. An integer. Default: 22. */
   readonly port?: pulumi.Input<number>;
   /** The SSH user. Default: root. */
@@ -105,42 +103,32 @@ export interface Connection {
   readonly privateKeyPassword?: pulumi.Input<string>;
   /** SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present. */
   readonly agentSocketPath?: pulumi.Input<string>;
+  /** Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10. */
+  readonly dialErrorLimit?: pulumi.Input<number>;
+  /** Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15. */
+  readonly perDialTimeout?: pulumi.Input<number>;
+}
+
+/** How a node is reached over SSH (`@pulumi/command`'s connection, with its host key required). */
+export interface Connection extends SshLogin {
+  /** The address of the node. */
+  readonly host: pulumi.Input<string>;
   /**
    * The node's SSH public key line, e.g. `ssh-ed25519 AAAAC3Nza…`, or an Output of the resource that created the
    * machine. Required unless `insecureIgnoreHostKey`: a node presenting another key is refused before anything is
    * sent to it.
    */
   readonly hostKey?: pulumi.Input<string>;
-  /** Max allowed errors on trying to dial the node; -1 for unlimited. An integer. Default: 10. */
-  readonly dialErrorLimit?: pulumi.Input<number>;
-  /** Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15. */
-  readonly perDialTimeout?: pulumi.Input<number>;
   /** The bastion host the node is reached through. */
   readonly proxy?: pulumi.Input<ProxyConnection>;
 }
 
 /** How the bastion host in front of a node is reached over SSH. */
-export interface ProxyConnection {
+export interface ProxyConnection extends SshLogin {
   /** The address of the bastion host. */
   readonly host: pulumi.Input<string>;
-  /** The SSH port of the bastion host. An integer. Default: 22. */
-  readonly port?: pulumi.Input<number>;
-  /** The SSH user on the bastion host. Default: root. */
-  readonly user?: pulumi.Input<string>;
-  /** The password of the user on the bastion host. */
-  readonly password?: pulumi.Input<string>;
-  /** The contents of an SSH private key for the bastion host; takes preference over the password. */
-  readonly privateKey?: pulumi.Input<string>;
-  /** The password of an encrypted private key. */
-  readonly privateKeyPassword?: pulumi.Input<string>;
-  /** SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present. */
-  readonly agentSocketPath?: pulumi.Input<string>;
   /** The bastion host's SSH public key line. Required unless the node sets `insecureIgnoreHostKey`. */
   readonly hostKey?: pulumi.Input<string>;
-  /** Max allowed errors on trying to dial the bastion host; -1 for unlimited. An integer. Default: 10. */
-  readonly dialErrorLimit?: pulumi.Input<number>;
-  /** Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15. */
-  readonly perDialTimeout?: pulumi.Input<number>;
 }
 
 /** Overrides of the default file locations on one node; each unset field keeps its default. */

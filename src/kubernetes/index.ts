@@ -7,3 +7,5 @@ export { resolveKubeconfig } from "./kubeconfig";
 export type { ApiServerConnection } from "./kubeconfig";
 export { nodesFromCluster, mirrorNodesFromCluster } from "./stack";
 export type { NodeFromClusterArgs, NodesFromClusterOptions } from "./stack";
+export { RegistryMirrorsFromCluster, clusterMirrorNodes } from "./from-cluster";
+export type { RegistryMirrorsFromClusterArgs, ClusterNodesLogin, ClusterNodeSsh, ListedNode } from "./from-cluster";

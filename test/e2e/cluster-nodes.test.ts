@@ -7,7 +7,7 @@
  */
 import * as path from "path";
 import { startLab, type Lab } from "../lab";
-import { startCluster, type Cluster } from "../lab/cluster";
+import { addNode, startCluster, type Cluster } from "../lab/cluster";
 import { parseRuntimeVersion } from "../../src/model/version";
 import { ProgramStack, requireTools, ROOT } from "./stack";
 
@@ -34,23 +34,12 @@ describe("RegistryMirrors on the nodes a real API server lists, through the real
     cluster = await startCluster({ log: (l) => process.stderr.write(l + "\n") });
     const d = lab.describe();
     for (const n of d.nodes) {
-      await cluster.kubectlOk(["create", "-f", "-"], {
-        input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: n.name, labels: { "registry-mirrors.lab/ssh": "yes" } } }),
+      await addNode(cluster, {
+        name: n.name,
+        internalIP: n.host,
+        containerRuntimeVersion: `containerd://${parseRuntimeVersion(n.runtimeVersion).version}`,
+        labels: { "registry-mirrors.lab/ssh": "yes" },
       });
-      await cluster.kubectlOk([
-        "patch",
-        "node",
-        n.name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        JSON.stringify({
-          status: {
-            nodeInfo: { containerRuntimeVersion: `containerd://${parseRuntimeVersion(n.runtimeVersion).version}` },
-            addresses: [{ type: "InternalIP", address: n.host }],
-          },
-        }),
-      ]);
       ssh[n.name] = { host: n.host, port: n.port, user: n.user, hostKey: n.hostKey };
     }
     config = {

@@ -9,6 +9,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { startLab, type Lab, type LabDescription } from "../lab";
+import { addNode, startCluster, type Cluster } from "../lab/cluster";
+import { parseRuntimeVersion } from "../../src/model/version";
 import { BIN, linesMissingFromPreview, ProgramStack, requireTools, ROOT, usePackageProject } from "./stack";
 
 /** One example program and how the lab's nodes become its config. */
@@ -23,6 +25,11 @@ export interface PackageExample {
   readonly projectYaml: (stack: ProgramStack) => string;
   /** Its config (not secret) for the lab's two nodes. */
   readonly config: (d: LabDescription, lab: Lab) => Record<string, unknown>;
+  /**
+   * With a lab cluster whose Nodes `worker1` and `worker2` are the two lab nodes (InternalIP, runtime, the label
+   * `registry-mirrors.lab/ssh=yes`), for programs that take their nodes from the cluster: the extra config.
+   */
+  readonly clusterConfig?: (cluster: Cluster) => Record<string, unknown>;
 }
 
 const NODES = ["node1", "node2"];
@@ -30,6 +37,7 @@ const NODES = ["node1", "node2"];
 export function describePackageExample(example: PackageExample): void {
   describe(`${example.dir} through the real pulumi CLI and the registry-mirrors package`, () => {
     let lab: Lab;
+    let cluster: Cluster | undefined;
     let stack: ProgramStack;
     let password = "";
     const before: Record<string, string | undefined> = {};
@@ -43,6 +51,20 @@ export function describePackageExample(example: PackageExample): void {
       for (const n of NODES) before[n] = lab.tryReadNodeFile(n, "/etc/containerd/config.toml");
       stack = new ProgramStack(`${example.language}${process.pid}`, { projectDir: path.join(ROOT, example.dir) });
       usePackageProject(stack, example.projectYaml(stack));
+      let extra: Record<string, unknown> = {};
+      if (example.clusterConfig) {
+        cluster = await startCluster({ log: (l) => process.stderr.write(l + "\n") });
+        for (const [i, n] of d.nodes.entries()) {
+          const kind = n.runtime === "crio" ? "cri-o" : "containerd";
+          await addNode(cluster, {
+            name: `worker${i + 1}`,
+            internalIP: n.host,
+            containerRuntimeVersion: `${kind}://${parseRuntimeVersion(n.runtimeVersion).version}`,
+            labels: { "registry-mirrors.lab/ssh": "yes" },
+          });
+        }
+        extra = example.clusterConfig(cluster);
+      }
       await stack.init();
       const auth = lab.registry("auth-mirror");
       password = auth.password!;
@@ -54,6 +76,7 @@ export function describePackageExample(example: PackageExample): void {
           privateMirrorUser: auth.username,
           sshUser: d.nodes[0].user,
           ...example.config(d, lab),
+          ...extra,
         },
         { privateMirrorPassword: password, sshPrivateKey: fs.readFileSync(d.privateKeyPath, "utf8") },
       );
@@ -61,6 +84,7 @@ export function describePackageExample(example: PackageExample): void {
 
     afterAll(async () => {
       await stack?.dispose();
+      await cluster?.stop();
       await lab?.upstreamUp().catch(() => undefined);
       await lab?.stop();
     });

@@ -1035,3 +1035,27 @@ function registerExitStop(dir: string): void {
 function unregisterExitStop(dir: string): void {
   exitDirs.delete(dir);
 }
+
+/**
+ * Registers a Node without a kubelet: its name, labels, InternalIP and `containerRuntimeVersion` as a kubelet would
+ * report them (for the nodes of the SSH lab, whose kubelets do not exist). The node is never Ready.
+ */
+export async function addNode(
+  cluster: Cluster,
+  node: { name: string; internalIP: string; containerRuntimeVersion: string; labels?: Record<string, string> },
+): Promise<void> {
+  await cluster.kubectlOk(["create", "-f", "-"], {
+    input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: node.name, labels: node.labels ?? {} } }),
+  });
+  await cluster.kubectlOk([
+    "patch",
+    "node",
+    node.name,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({
+      status: { nodeInfo: { containerRuntimeVersion: node.containerRuntimeVersion }, addresses: [{ type: "InternalIP", address: node.internalIP }] },
+    }),
+  ]);
+}

@@ -46,8 +46,12 @@ it("matches the golden schema", () => {
   expect(text).toBe(readFileSync(GOLDEN_SCHEMA, "utf8"));
 });
 
-it("has the two components (over SSH, in-cluster), with the package.json version, and needs no other package", () => {
-  expect(Object.keys(schema.resources).sort()).toEqual(["registry-mirrors:index:RegistryMirrors", "registry-mirrors:index:RegistryMirrorsInCluster"]);
+it("has the three components (over SSH, over SSH on the nodes a cluster lists, in-cluster), with the package.json version, and needs no other package", () => {
+  expect(Object.keys(schema.resources).sort()).toEqual([
+    "registry-mirrors:index:RegistryMirrors",
+    "registry-mirrors:index:RegistryMirrorsFromCluster",
+    "registry-mirrors:index:RegistryMirrorsInCluster",
+  ]);
   expect(schema.name).toBe("registry-mirrors");
   expect(schema.version).toBe(JSON.parse(readFileSync(join(__dirname, "../../pulumi-package/package.json"), "utf8")).version);
   // No resource reference: generating or using an SDK needs no other provider plugin (kubernetes, command).
@@ -88,6 +92,11 @@ it("says which numbers are integers", () => {
     .sort();
   expect(numbers).toEqual(
     [
+      "registry-mirrors:index:ClusterNodeSsh.port: integer",
+      "registry-mirrors:index:ClusterNodesLogin.dialErrorLimit: integer",
+      "registry-mirrors:index:ClusterNodesLogin.perDialTimeout: integer",
+      "registry-mirrors:index:ClusterNodesLogin.port: integer",
+      "registry-mirrors:index:RegistryMirrorsFromCluster input healthTimeoutSeconds: integer",
       "registry-mirrors:index:Connection.dialErrorLimit: integer",
       "registry-mirrors:index:Connection.perDialTimeout: integer",
       "registry-mirrors:index:Connection.port: integer",
@@ -124,4 +133,22 @@ it("gives the in-cluster mode the same mirrors, probe modes and node paths as th
   expect(inCluster.inputProperties.namespace.description).toMatch(/Default: `kube-system`/);
   expect(inCluster.properties.rollout.$ref).toBe("#/types/registry-mirrors:index:RolloutResult");
   expect(schema.types["registry-mirrors:index:RolloutMode"].enum!.map((e) => e.value).sort()).toEqual(["apply", "remove"]);
+});
+
+it("gives the nodes from the cluster the SSH component's mirrors and checks, a login for every node and a host key per Node name", () => {
+  const fromCluster = schema.resources["registry-mirrors:index:RegistryMirrorsFromCluster"];
+  const ssh = schema.resources["registry-mirrors:index:RegistryMirrors"];
+  expect(fromCluster.inputProperties.mirrors).toEqual(ssh.inputProperties.mirrors);
+  expect(fromCluster.inputProperties.verify.$ref).toBe(ssh.inputProperties.verify.$ref);
+  expect(fromCluster.requiredInputs).toEqual(["kubeconfig", "login", "mirrors", "nodes"]);
+  expect(fromCluster.inputProperties.nodes).toMatchObject({
+    type: "object",
+    additionalProperties: { $ref: "#/types/registry-mirrors:index:ClusterNodeSsh" },
+  });
+  // Go generates an input type only for Input values (not for a plain map of plain objects).
+  expect(fromCluster.inputProperties.nodes.additionalProperties!.plain).toBeUndefined();
+  // The login and a node's host key may be secrets or come from other resources.
+  expect(fromCluster.inputProperties.login.plain).toBeUndefined();
+  expect(schema.types["registry-mirrors:index:ClusterNodeSsh"].properties!.hostKey.plain).toBeUndefined();
+  expect(fromCluster.properties.reports.additionalProperties).toEqual(ssh.properties.reports.additionalProperties);
 });

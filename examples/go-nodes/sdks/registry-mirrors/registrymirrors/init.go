@@ -23,6 +23,8 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 	switch typ {
 	case "registry-mirrors:index:RegistryMirrors":
 		r = &RegistryMirrors{}
+	case "registry-mirrors:index:RegistryMirrorsFromCluster":
+		r = &RegistryMirrorsFromCluster{}
 	case "registry-mirrors:index:RegistryMirrorsInCluster":
 		r = &RegistryMirrorsInCluster{}
 	default:

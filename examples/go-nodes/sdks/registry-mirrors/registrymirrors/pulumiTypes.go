@@ -172,11 +172,232 @@ func (o BasicAuthPtrOutput) Username() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// One node of the cluster, by its Node name: its SSH host key and what differs from the other nodes.
+type ClusterNodeSsh struct {
+	// The address to log in to. Default: the Node's InternalIP.
+	Host *string `pulumi:"host"`
+	// The node's SSH public key line, e.g. `ssh-ed25519 AAAAC3Nza…` (what `ssh-keyscan -t ed25519 <InternalIP>` prints
+	// after the address; compare its fingerprint out of band). Required unless `insecureIgnoreHostKey`.
+	HostKey *string `pulumi:"hostKey"`
+	// The SSH port. An integer. Default: `login.port`, else 22.
+	Port *int `pulumi:"port"`
+	// The node's runtime where it says more than the cluster (`k3s`, `rke2` on a containerd node). Default: the cluster's.
+	Runtime *NodeRuntime `pulumi:"runtime"`
+	// Run commands through `sudo -n`. Default: only when the SSH user is not root.
+	Sudo *bool `pulumi:"sudo"`
+}
+
+// ClusterNodeSshInput is an input type that accepts ClusterNodeSshArgs and ClusterNodeSshOutput values.
+// You can construct a concrete instance of `ClusterNodeSshInput` via:
+//
+//	ClusterNodeSshArgs{...}
+type ClusterNodeSshInput interface {
+	pulumi.Input
+
+	ToClusterNodeSshOutput() ClusterNodeSshOutput
+	ToClusterNodeSshOutputWithContext(context.Context) ClusterNodeSshOutput
+}
+
+// One node of the cluster, by its Node name: its SSH host key and what differs from the other nodes.
+type ClusterNodeSshArgs struct {
+	// The address to log in to. Default: the Node's InternalIP.
+	Host pulumi.StringPtrInput `pulumi:"host"`
+	// The node's SSH public key line, e.g. `ssh-ed25519 AAAAC3Nza…` (what `ssh-keyscan -t ed25519 <InternalIP>` prints
+	// after the address; compare its fingerprint out of band). Required unless `insecureIgnoreHostKey`.
+	HostKey pulumi.StringPtrInput `pulumi:"hostKey"`
+	// The SSH port. An integer. Default: `login.port`, else 22.
+	Port pulumi.IntPtrInput `pulumi:"port"`
+	// The node's runtime where it says more than the cluster (`k3s`, `rke2` on a containerd node). Default: the cluster's.
+	Runtime *NodeRuntime `pulumi:"runtime"`
+	// Run commands through `sudo -n`. Default: only when the SSH user is not root.
+	Sudo *bool `pulumi:"sudo"`
+}
+
+func (ClusterNodeSshArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ClusterNodeSsh)(nil)).Elem()
+}
+
+func (i ClusterNodeSshArgs) ToClusterNodeSshOutput() ClusterNodeSshOutput {
+	return i.ToClusterNodeSshOutputWithContext(context.Background())
+}
+
+func (i ClusterNodeSshArgs) ToClusterNodeSshOutputWithContext(ctx context.Context) ClusterNodeSshOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ClusterNodeSshOutput)
+}
+
+// One node of the cluster, by its Node name: its SSH host key and what differs from the other nodes.
+type ClusterNodeSshOutput struct{ *pulumi.OutputState }
+
+func (ClusterNodeSshOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ClusterNodeSsh)(nil)).Elem()
+}
+
+func (o ClusterNodeSshOutput) ToClusterNodeSshOutput() ClusterNodeSshOutput {
+	return o
+}
+
+func (o ClusterNodeSshOutput) ToClusterNodeSshOutputWithContext(ctx context.Context) ClusterNodeSshOutput {
+	return o
+}
+
+// The address to log in to. Default: the Node's InternalIP.
+func (o ClusterNodeSshOutput) Host() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ClusterNodeSsh) *string { return v.Host }).(pulumi.StringPtrOutput)
+}
+
+// The node's SSH public key line, e.g. `ssh-ed25519 AAAAC3Nza…` (what `ssh-keyscan -t ed25519 <InternalIP>` prints
+// after the address; compare its fingerprint out of band). Required unless `insecureIgnoreHostKey`.
+func (o ClusterNodeSshOutput) HostKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ClusterNodeSsh) *string { return v.HostKey }).(pulumi.StringPtrOutput)
+}
+
+// The SSH port. An integer. Default: `login.port`, else 22.
+func (o ClusterNodeSshOutput) Port() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v ClusterNodeSsh) *int { return v.Port }).(pulumi.IntPtrOutput)
+}
+
+// The node's runtime where it says more than the cluster (`k3s`, `rke2` on a containerd node). Default: the cluster's.
+func (o ClusterNodeSshOutput) Runtime() NodeRuntimePtrOutput {
+	return o.ApplyT(func(v ClusterNodeSsh) *NodeRuntime { return v.Runtime }).(NodeRuntimePtrOutput)
+}
+
+// Run commands through `sudo -n`. Default: only when the SSH user is not root.
+func (o ClusterNodeSshOutput) Sudo() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v ClusterNodeSsh) *bool { return v.Sudo }).(pulumi.BoolPtrOutput)
+}
+
+// How every node of the cluster is logged in to over SSH (its address is the Node's InternalIP).
+type ClusterNodesLogin struct {
+	// SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present.
+	AgentSocketPath *string `pulumi:"agentSocketPath"`
+	// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
+	DialErrorLimit *int `pulumi:"dialErrorLimit"`
+	// The password of the user.
+	Password *string `pulumi:"password"`
+	// Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15.
+	PerDialTimeout *int `pulumi:"perDialTimeout"`
+	// The SSH port. An integer. Default: 22.
+	Port *int `pulumi:"port"`
+	// The contents of an SSH private key to log in with; takes preference over the password.
+	PrivateKey *string `pulumi:"privateKey"`
+	// The password of an encrypted private key.
+	PrivateKeyPassword *string `pulumi:"privateKeyPassword"`
+	// The bastion host every node is reached through.
+	Proxy *ProxyConnection `pulumi:"proxy"`
+	// The SSH user. Default: root.
+	User *string `pulumi:"user"`
+}
+
+// ClusterNodesLoginInput is an input type that accepts ClusterNodesLoginArgs and ClusterNodesLoginOutput values.
+// You can construct a concrete instance of `ClusterNodesLoginInput` via:
+//
+//	ClusterNodesLoginArgs{...}
+type ClusterNodesLoginInput interface {
+	pulumi.Input
+
+	ToClusterNodesLoginOutput() ClusterNodesLoginOutput
+	ToClusterNodesLoginOutputWithContext(context.Context) ClusterNodesLoginOutput
+}
+
+// How every node of the cluster is logged in to over SSH (its address is the Node's InternalIP).
+type ClusterNodesLoginArgs struct {
+	// SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present.
+	AgentSocketPath pulumi.StringPtrInput `pulumi:"agentSocketPath"`
+	// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
+	DialErrorLimit pulumi.IntPtrInput `pulumi:"dialErrorLimit"`
+	// The password of the user.
+	Password pulumi.StringPtrInput `pulumi:"password"`
+	// Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15.
+	PerDialTimeout pulumi.IntPtrInput `pulumi:"perDialTimeout"`
+	// The SSH port. An integer. Default: 22.
+	Port pulumi.IntPtrInput `pulumi:"port"`
+	// The contents of an SSH private key to log in with; takes preference over the password.
+	PrivateKey pulumi.StringPtrInput `pulumi:"privateKey"`
+	// The password of an encrypted private key.
+	PrivateKeyPassword pulumi.StringPtrInput `pulumi:"privateKeyPassword"`
+	// The bastion host every node is reached through.
+	Proxy ProxyConnectionPtrInput `pulumi:"proxy"`
+	// The SSH user. Default: root.
+	User pulumi.StringPtrInput `pulumi:"user"`
+}
+
+func (ClusterNodesLoginArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ClusterNodesLogin)(nil)).Elem()
+}
+
+func (i ClusterNodesLoginArgs) ToClusterNodesLoginOutput() ClusterNodesLoginOutput {
+	return i.ToClusterNodesLoginOutputWithContext(context.Background())
+}
+
+func (i ClusterNodesLoginArgs) ToClusterNodesLoginOutputWithContext(ctx context.Context) ClusterNodesLoginOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ClusterNodesLoginOutput)
+}
+
+// How every node of the cluster is logged in to over SSH (its address is the Node's InternalIP).
+type ClusterNodesLoginOutput struct{ *pulumi.OutputState }
+
+func (ClusterNodesLoginOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ClusterNodesLogin)(nil)).Elem()
+}
+
+func (o ClusterNodesLoginOutput) ToClusterNodesLoginOutput() ClusterNodesLoginOutput {
+	return o
+}
+
+func (o ClusterNodesLoginOutput) ToClusterNodesLoginOutputWithContext(ctx context.Context) ClusterNodesLoginOutput {
+	return o
+}
+
+// SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present.
+func (o ClusterNodesLoginOutput) AgentSocketPath() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *string { return v.AgentSocketPath }).(pulumi.StringPtrOutput)
+}
+
+// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
+func (o ClusterNodesLoginOutput) DialErrorLimit() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *int { return v.DialErrorLimit }).(pulumi.IntPtrOutput)
+}
+
+// The password of the user.
+func (o ClusterNodesLoginOutput) Password() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *string { return v.Password }).(pulumi.StringPtrOutput)
+}
+
+// Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15.
+func (o ClusterNodesLoginOutput) PerDialTimeout() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *int { return v.PerDialTimeout }).(pulumi.IntPtrOutput)
+}
+
+// The SSH port. An integer. Default: 22.
+func (o ClusterNodesLoginOutput) Port() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *int { return v.Port }).(pulumi.IntPtrOutput)
+}
+
+// The contents of an SSH private key to log in with; takes preference over the password.
+func (o ClusterNodesLoginOutput) PrivateKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *string { return v.PrivateKey }).(pulumi.StringPtrOutput)
+}
+
+// The password of an encrypted private key.
+func (o ClusterNodesLoginOutput) PrivateKeyPassword() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *string { return v.PrivateKeyPassword }).(pulumi.StringPtrOutput)
+}
+
+// The bastion host every node is reached through.
+func (o ClusterNodesLoginOutput) Proxy() ProxyConnectionPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *ProxyConnection { return v.Proxy }).(ProxyConnectionPtrOutput)
+}
+
+// The SSH user. Default: root.
+func (o ClusterNodesLoginOutput) User() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ClusterNodesLogin) *string { return v.User }).(pulumi.StringPtrOutput)
+}
+
 // How a node is reached over SSH (`@pulumi/command`'s connection, with its host key required).
 type Connection struct {
 	// SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present.
 	AgentSocketPath *string `pulumi:"agentSocketPath"`
-	// Max allowed errors on trying to dial the node; -1 for unlimited. An integer. Default: 10.
+	// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
 	DialErrorLimit *int `pulumi:"dialErrorLimit"`
 	// The address of the node.
 	Host string `pulumi:"host"`
@@ -215,7 +436,7 @@ type ConnectionInput interface {
 type ConnectionArgs struct {
 	// SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present.
 	AgentSocketPath pulumi.StringPtrInput `pulumi:"agentSocketPath"`
-	// Max allowed errors on trying to dial the node; -1 for unlimited. An integer. Default: 10.
+	// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
 	DialErrorLimit pulumi.IntPtrInput `pulumi:"dialErrorLimit"`
 	// The address of the node.
 	Host pulumi.StringInput `pulumi:"host"`
@@ -271,7 +492,7 @@ func (o ConnectionOutput) AgentSocketPath() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v Connection) *string { return v.AgentSocketPath }).(pulumi.StringPtrOutput)
 }
 
-// Max allowed errors on trying to dial the node; -1 for unlimited. An integer. Default: 10.
+// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
 func (o ConnectionOutput) DialErrorLimit() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v Connection) *int { return v.DialErrorLimit }).(pulumi.IntPtrOutput)
 }
@@ -321,6 +542,73 @@ func (o ConnectionOutput) Proxy() ProxyConnectionPtrOutput {
 // The SSH user. Default: root.
 func (o ConnectionOutput) User() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v Connection) *string { return v.User }).(pulumi.StringPtrOutput)
+}
+
+// A Node the cluster listed, and whether it is configured.
+type ListedNode struct {
+	// Whether it is configured (false: left out with `skipUnlisted`).
+	Configured bool `pulumi:"configured"`
+	// `status.nodeInfo.containerRuntimeVersion`, as reported.
+	ContainerRuntimeVersion string `pulumi:"containerRuntimeVersion"`
+	// Its InternalIP, if it reports one.
+	InternalIP *string `pulumi:"internalIP"`
+	// The Node's name.
+	Name string `pulumi:"name"`
+}
+
+// A Node the cluster listed, and whether it is configured.
+type ListedNodeOutput struct{ *pulumi.OutputState }
+
+func (ListedNodeOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ListedNode)(nil)).Elem()
+}
+
+func (o ListedNodeOutput) ToListedNodeOutput() ListedNodeOutput {
+	return o
+}
+
+func (o ListedNodeOutput) ToListedNodeOutputWithContext(ctx context.Context) ListedNodeOutput {
+	return o
+}
+
+// Whether it is configured (false: left out with `skipUnlisted`).
+func (o ListedNodeOutput) Configured() pulumi.BoolOutput {
+	return o.ApplyT(func(v ListedNode) bool { return v.Configured }).(pulumi.BoolOutput)
+}
+
+// `status.nodeInfo.containerRuntimeVersion`, as reported.
+func (o ListedNodeOutput) ContainerRuntimeVersion() pulumi.StringOutput {
+	return o.ApplyT(func(v ListedNode) string { return v.ContainerRuntimeVersion }).(pulumi.StringOutput)
+}
+
+// Its InternalIP, if it reports one.
+func (o ListedNodeOutput) InternalIP() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ListedNode) *string { return v.InternalIP }).(pulumi.StringPtrOutput)
+}
+
+// The Node's name.
+func (o ListedNodeOutput) Name() pulumi.StringOutput {
+	return o.ApplyT(func(v ListedNode) string { return v.Name }).(pulumi.StringOutput)
+}
+
+type ListedNodeArrayOutput struct{ *pulumi.OutputState }
+
+func (ListedNodeArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]ListedNode)(nil)).Elem()
+}
+
+func (o ListedNodeArrayOutput) ToListedNodeArrayOutput() ListedNodeArrayOutput {
+	return o
+}
+
+func (o ListedNodeArrayOutput) ToListedNodeArrayOutputWithContext(ctx context.Context) ListedNodeArrayOutput {
+	return o
+}
+
+func (o ListedNodeArrayOutput) Index(i pulumi.IntInput) ListedNodeOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) ListedNode {
+		return vs[0].([]ListedNode)[vs[1].(int)]
+	}).(ListedNodeOutput)
 }
 
 // One mirrored upstream registry; any field may come from another resource or be a secret.
@@ -1830,23 +2118,23 @@ func (o ProofReportPtrOutput) ServedBy() pulumi.StringPtrOutput {
 type ProxyConnection struct {
 	// SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present.
 	AgentSocketPath *string `pulumi:"agentSocketPath"`
-	// Max allowed errors on trying to dial the bastion host; -1 for unlimited. An integer. Default: 10.
+	// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
 	DialErrorLimit *int `pulumi:"dialErrorLimit"`
 	// The address of the bastion host.
 	Host string `pulumi:"host"`
 	// The bastion host's SSH public key line. Required unless the node sets `insecureIgnoreHostKey`.
 	HostKey *string `pulumi:"hostKey"`
-	// The password of the user on the bastion host.
+	// The password of the user.
 	Password *string `pulumi:"password"`
 	// Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15.
 	PerDialTimeout *int `pulumi:"perDialTimeout"`
-	// The SSH port of the bastion host. An integer. Default: 22.
+	// The SSH port. An integer. Default: 22.
 	Port *int `pulumi:"port"`
-	// The contents of an SSH private key for the bastion host; takes preference over the password.
+	// The contents of an SSH private key to log in with; takes preference over the password.
 	PrivateKey *string `pulumi:"privateKey"`
 	// The password of an encrypted private key.
 	PrivateKeyPassword *string `pulumi:"privateKeyPassword"`
-	// The SSH user on the bastion host. Default: root.
+	// The SSH user. Default: root.
 	User *string `pulumi:"user"`
 }
 
@@ -1865,23 +2153,23 @@ type ProxyConnectionInput interface {
 type ProxyConnectionArgs struct {
 	// SSH agent socket path. Default: the environment variable SSH_AUTH_SOCK if present.
 	AgentSocketPath pulumi.StringPtrInput `pulumi:"agentSocketPath"`
-	// Max allowed errors on trying to dial the bastion host; -1 for unlimited. An integer. Default: 10.
+	// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
 	DialErrorLimit pulumi.IntPtrInput `pulumi:"dialErrorLimit"`
 	// The address of the bastion host.
 	Host pulumi.StringInput `pulumi:"host"`
 	// The bastion host's SSH public key line. Required unless the node sets `insecureIgnoreHostKey`.
 	HostKey pulumi.StringPtrInput `pulumi:"hostKey"`
-	// The password of the user on the bastion host.
+	// The password of the user.
 	Password pulumi.StringPtrInput `pulumi:"password"`
 	// Max number of seconds for each dial attempt; 0 for no maximum. An integer. Default: 15.
 	PerDialTimeout pulumi.IntPtrInput `pulumi:"perDialTimeout"`
-	// The SSH port of the bastion host. An integer. Default: 22.
+	// The SSH port. An integer. Default: 22.
 	Port pulumi.IntPtrInput `pulumi:"port"`
-	// The contents of an SSH private key for the bastion host; takes preference over the password.
+	// The contents of an SSH private key to log in with; takes preference over the password.
 	PrivateKey pulumi.StringPtrInput `pulumi:"privateKey"`
 	// The password of an encrypted private key.
 	PrivateKeyPassword pulumi.StringPtrInput `pulumi:"privateKeyPassword"`
-	// The SSH user on the bastion host. Default: root.
+	// The SSH user. Default: root.
 	User pulumi.StringPtrInput `pulumi:"user"`
 }
 
@@ -1968,7 +2256,7 @@ func (o ProxyConnectionOutput) AgentSocketPath() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.AgentSocketPath }).(pulumi.StringPtrOutput)
 }
 
-// Max allowed errors on trying to dial the bastion host; -1 for unlimited. An integer. Default: 10.
+// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
 func (o ProxyConnectionOutput) DialErrorLimit() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *int { return v.DialErrorLimit }).(pulumi.IntPtrOutput)
 }
@@ -1983,7 +2271,7 @@ func (o ProxyConnectionOutput) HostKey() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.HostKey }).(pulumi.StringPtrOutput)
 }
 
-// The password of the user on the bastion host.
+// The password of the user.
 func (o ProxyConnectionOutput) Password() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.Password }).(pulumi.StringPtrOutput)
 }
@@ -1993,12 +2281,12 @@ func (o ProxyConnectionOutput) PerDialTimeout() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *int { return v.PerDialTimeout }).(pulumi.IntPtrOutput)
 }
 
-// The SSH port of the bastion host. An integer. Default: 22.
+// The SSH port. An integer. Default: 22.
 func (o ProxyConnectionOutput) Port() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *int { return v.Port }).(pulumi.IntPtrOutput)
 }
 
-// The contents of an SSH private key for the bastion host; takes preference over the password.
+// The contents of an SSH private key to log in with; takes preference over the password.
 func (o ProxyConnectionOutput) PrivateKey() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.PrivateKey }).(pulumi.StringPtrOutput)
 }
@@ -2008,7 +2296,7 @@ func (o ProxyConnectionOutput) PrivateKeyPassword() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.PrivateKeyPassword }).(pulumi.StringPtrOutput)
 }
 
-// The SSH user on the bastion host. Default: root.
+// The SSH user. Default: root.
 func (o ProxyConnectionOutput) User() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v ProxyConnection) *string { return v.User }).(pulumi.StringPtrOutput)
 }
@@ -2047,7 +2335,7 @@ func (o ProxyConnectionPtrOutput) AgentSocketPath() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// Max allowed errors on trying to dial the bastion host; -1 for unlimited. An integer. Default: 10.
+// Max allowed errors on trying to dial the host; -1 for unlimited. An integer. Default: 10.
 func (o ProxyConnectionPtrOutput) DialErrorLimit() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *int {
 		if v == nil {
@@ -2077,7 +2365,7 @@ func (o ProxyConnectionPtrOutput) HostKey() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// The password of the user on the bastion host.
+// The password of the user.
 func (o ProxyConnectionPtrOutput) Password() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *string {
 		if v == nil {
@@ -2097,7 +2385,7 @@ func (o ProxyConnectionPtrOutput) PerDialTimeout() pulumi.IntPtrOutput {
 	}).(pulumi.IntPtrOutput)
 }
 
-// The SSH port of the bastion host. An integer. Default: 22.
+// The SSH port. An integer. Default: 22.
 func (o ProxyConnectionPtrOutput) Port() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *int {
 		if v == nil {
@@ -2107,7 +2395,7 @@ func (o ProxyConnectionPtrOutput) Port() pulumi.IntPtrOutput {
 	}).(pulumi.IntPtrOutput)
 }
 
-// The contents of an SSH private key for the bastion host; takes preference over the password.
+// The contents of an SSH private key to log in with; takes preference over the password.
 func (o ProxyConnectionPtrOutput) PrivateKey() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *string {
 		if v == nil {
@@ -2127,7 +2415,7 @@ func (o ProxyConnectionPtrOutput) PrivateKeyPassword() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// The SSH user on the bastion host. Default: root.
+// The SSH user. Default: root.
 func (o ProxyConnectionPtrOutput) User() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ProxyConnection) *string {
 		if v == nil {
@@ -2544,6 +2832,8 @@ func (o VerifyPtrOutput) When() VerifyModePtrOutput {
 func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*BasicAuthInput)(nil)).Elem(), BasicAuthArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BasicAuthPtrInput)(nil)).Elem(), BasicAuthArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ClusterNodeSshInput)(nil)).Elem(), ClusterNodeSshArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ClusterNodesLoginInput)(nil)).Elem(), ClusterNodesLoginArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ConnectionInput)(nil)).Elem(), ConnectionArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*MirrorInput)(nil)).Elem(), MirrorArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*MirrorArrayInput)(nil)).Elem(), MirrorArray{})
@@ -2564,7 +2854,11 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*VerifyPtrInput)(nil)).Elem(), VerifyArgs{})
 	pulumi.RegisterOutputType(BasicAuthOutput{})
 	pulumi.RegisterOutputType(BasicAuthPtrOutput{})
+	pulumi.RegisterOutputType(ClusterNodeSshOutput{})
+	pulumi.RegisterOutputType(ClusterNodesLoginOutput{})
 	pulumi.RegisterOutputType(ConnectionOutput{})
+	pulumi.RegisterOutputType(ListedNodeOutput{})
+	pulumi.RegisterOutputType(ListedNodeArrayOutput{})
 	pulumi.RegisterOutputType(MirrorOutput{})
 	pulumi.RegisterOutputType(MirrorArrayOutput{})
 	pulumi.RegisterOutputType(MirrorEndpointOutput{})
