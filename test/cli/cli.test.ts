@@ -7,7 +7,7 @@
  * 1 problems with the input, 2 usage) and bad input.
  */
 import { execFileSync, spawnSync } from "child_process";
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "fs";
+import { chmodSync, copyFileSync, cpSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { parse } from "yaml";
@@ -52,8 +52,9 @@ const NEW = `mirrors:
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), "registry-mirrors-cli-"));
   pkg = mkdtempSync(join(tmpdir(), "registry-mirrors-pkg-"));
-  // What `npm run build` compiles (tsconfig.build.json), into the copy of the package.
+  // What `npm run build` makes (tsconfig.build.json, then the node agent's shell files), in the copy of the package.
   execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", join(pkg, "dist")], { cwd: ROOT, stdio: "pipe" });
+  cpSync(join(ROOT, "src/node/agent"), join(pkg, "dist/node/agent"), { recursive: true });
   copyFileSync(join(ROOT, "package.json"), join(pkg, "package.json"));
   symlinkSync(join(ROOT, "node_modules"), join(pkg, "node_modules"));
   const { bin } = JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")) as { bin: Record<string, string> };
