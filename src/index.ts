@@ -28,6 +28,8 @@ export type {
   Verify,
   VerifyArgs,
   RegistryMirrorsArgs,
+  SshComponentSettings,
+  SshLogin,
   RolloutArgs,
 } from "./component/args";
 export {

@@ -258,15 +258,8 @@ export interface Rollout {
 /** Staged rollout settings. */
 export type RolloutArgs = Rollout;
 
-/** Arguments of the RegistryMirrors component. */
-export interface RegistryMirrorsArgs {
-  /** The mirrors to configure on every node. */
-  readonly mirrors: pulumi.Input<pulumi.Input<Mirror>[]>;
-  /**
-   * The nodes to configure. The list and each node's name, runtime and options are known when the program runs
-   * (they decide which resources exist); a node's connection may come from other resources or secrets.
-   */
-  readonly nodes: pulumi.Input<MirrorNode>[];
+/** What the components that configure nodes over SSH share: the rollout, the checks, ownership. */
+export interface SshComponentSettings {
   /** How restarts are spread over the nodes. Default: one node at a time. */
   readonly rollout?: Rollout;
   /**
@@ -292,6 +285,17 @@ export interface RegistryMirrorsArgs {
    * a rename or a move) are handed over to without it. Default: none.
    */
   readonly takeOver?: string[];
+}
+
+/** Arguments of the RegistryMirrors component. */
+export interface RegistryMirrorsArgs extends SshComponentSettings {
+  /** The mirrors to configure on every node. */
+  readonly mirrors: pulumi.Input<pulumi.Input<Mirror>[]>;
+  /**
+   * The nodes to configure. The list and each node's name, runtime and options are known when the program runs
+   * (they decide which resources exist); a node's connection may come from other resources or secrets.
+   */
+  readonly nodes: pulumi.Input<MirrorNode>[];
 }
 
 /** Whether a node's SSH host key was checked. */

@@ -151,19 +151,22 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
       instanceOwner({ project: pulumi.getProject(), stack: pulumi.getStack(), name, urn: u ?? "", takeOver: args.takeOver, aliases: opts?.aliases }),
     );
     const mirrorsOutput = pulumi.output(args.mirrors as pulumi.Input<Mirror[]>);
+    const nodeSettings: InClusterNodeSettings = {
+      paths: args.paths,
+      stateDir: args.stateDir,
+      criSocket: args.criSocket,
+      crictl: args.crictl,
+      probe: args.probe,
+      effectiveConfig: args.effectiveConfig,
+      allowConfigEdits: args.allowConfigEdits,
+      systemctl: args.systemctl,
+    };
     const plan = pulumi.all([mirrorsOutput, owner, urn]).apply(([mirrors, o, u]) => {
       try {
         validateMirrors(mirrors);
         const p = inClusterPlan(mirrors, {
+          ...nodeSettings,
           owner: o,
-          paths: args.paths,
-          stateDir: args.stateDir,
-          criSocket: args.criSocket,
-          crictl: args.crictl,
-          probe: args.probe,
-          effectiveConfig: args.effectiveConfig,
-          allowConfigEdits: args.allowConfigEdits,
-          systemctl: args.systemctl,
           reread: `pulumi up --replace '${childUrn(u ?? "", `${name}-read`)}'`,
         });
         for (const w of p.warnings) pulumi.log.info(`registry-mirrors: ${w}`, this);
@@ -211,17 +214,7 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
           timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
           pod: { ...podSettings, scriptsName },
           mirrors,
-          plan: {
-            owner: o,
-            paths: args.paths,
-            stateDir: args.stateDir,
-            criSocket: args.criSocket,
-            crictl: args.crictl,
-            probe: args.probe,
-            effectiveConfig: args.effectiveConfig,
-            allowConfigEdits: true,
-            systemctl: args.systemctl,
-          },
+          plan: { ...nodeSettings, owner: o },
         }));
       const readCommand = localRolloutCommand(`${name}-read`, ["read", "forget"], readRequest, { parent: this, dependsOn: [scripts] });
       read = pulumi.unsecret(readCommand.stdout).apply((out) => (out ? (JSON.parse(out) as ReadResult) : undefined));

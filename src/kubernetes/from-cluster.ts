@@ -5,11 +5,10 @@
  * every node; `nodes` names each node's SSH host key and what differs from the rest.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { Mirror, NodePaths, NodeReport, NodeRuntime, ProxyConnection, Rollout, SshLogin, Verify } from "../component/args";
+import type { Mirror, NodePaths, NodeReport, NodeRuntime, ProxyConnection, SshComponentSettings, SshLogin } from "../component/args";
 import { failure, RegistryMirrorsArgumentsError } from "../component/errors";
 import { RegistryMirrors } from "../component/registry-mirrors";
-import type { ProbeMode } from "../node/checks";
-import type { LegacyMode, Problem } from "../model/types";
+import type { Problem } from "../model/types";
 import { listNodes, type ClusterNode } from "./nodes";
 import { nodesFromCluster } from "./stack";
 
@@ -49,7 +48,7 @@ export interface ListedNode {
 }
 
 /** Arguments of {@link RegistryMirrorsFromCluster}. */
-export interface RegistryMirrorsFromClusterArgs {
+export interface RegistryMirrorsFromClusterArgs extends SshComponentSettings {
   /** The mirrors to configure on every node. */
   readonly mirrors: pulumi.Input<pulumi.Input<Mirror>[]>;
   /**
@@ -71,18 +70,6 @@ export interface RegistryMirrorsFromClusterArgs {
   readonly insecureIgnoreHostKey?: boolean;
   /** Overrides of the default file locations on every node. */
   readonly paths?: NodePaths;
-  /** How restarts are spread over the nodes. Default: one node at a time. */
-  readonly rollout?: Rollout;
-  /** When nodes are read and the checks after each apply, as for `RegistryMirrors`. Default: `onChange`. */
-  readonly verify?: Verify;
-  /** The probe of every endpoint from each node before writing, as for `RegistryMirrors`. Default: `error`. */
-  readonly probe?: ProbeMode;
-  /** What to do with containerd's deprecated mirror tables in config.toml. Default: `refuse`. */
-  readonly legacy?: LegacyMode;
-  /** Seconds a runtime gets to answer after a restart before the node is rolled back. An integer. Default: 30. */
-  readonly healthTimeoutSeconds?: number;
-  /** Ids (`project/stack/name`) of other instances whose files this one may take over, as for `RegistryMirrors`. */
-  readonly takeOver?: string[];
 }
 
 function checkArgs(args: RegistryMirrorsFromClusterArgs): void {

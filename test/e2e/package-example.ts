@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { startLab, type Lab, type LabDescription } from "../lab";
 import { addNode, startCluster, type Cluster } from "../lab/cluster";
+import type { Mirror } from "../../src";
 import { parseRuntimeVersion } from "../../src/model/version";
 import { BIN, linesMissingFromPreview, ProgramStack, requireTools, ROOT, usePackageProject } from "./stack";
 
@@ -33,6 +34,22 @@ export interface PackageExample {
 }
 
 const NODES = ["node1", "node2"];
+
+/**
+ * The examples' mirrors as a TypeScript program gives them, for the lab: Docker Hub through the lab's mirror,
+ * quay.io only through its private mirror (its CA, basic auth).
+ */
+export function exampleMirrors(lab: Lab): Mirror[] {
+  const auth = lab.registry("auth-mirror");
+  return [
+    { upstream: "docker.io", endpoints: [{ url: lab.registry("mirror").url }] },
+    {
+      upstream: "quay.io",
+      endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }],
+      fallback: false,
+    },
+  ];
+}
 
 export function describePackageExample(example: PackageExample): void {
   describe(`${example.dir} through the real pulumi CLI and the registry-mirrors package`, () => {
@@ -94,16 +111,7 @@ export function describePackageExample(example: PackageExample): void {
       const r = await stack.run(["preview", "--diff", "--show-full-output"]);
       expect(r.out).toMatch(/mirrors-worker1-apply/);
       expect(r.out).toMatch(/certs\.d\/docker\.io\/hosts\.toml/);
-      const auth = lab.registry("auth-mirror");
-      const tsMirrors = [
-        { upstream: "docker.io", endpoints: [{ url: lab.registry("mirror").url }] },
-        {
-          upstream: "quay.io",
-          endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }],
-          fallback: false,
-        },
-      ];
-      expect(linesMissingFromPreview(r.out, tsMirrors)).toEqual([]);
+      expect(linesMissingFromPreview(r.out, exampleMirrors(lab))).toEqual([]);
       expect(r.out).not.toContain(password);
       expect(sessions()).toEqual(s0);
     });

@@ -7,6 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { exampleMirrors } from "./package-example";
 import { crictlPull, objectsLeft, startInClusterLab, type InClusterLab } from "./in-cluster-lab";
 import { BIN, linesMissingFromPreview, ProgramStack, ROOT, usePackageProject } from "./stack";
 
@@ -57,16 +58,7 @@ describe("examples/yaml-in-cluster through the real pulumi CLI, the registry-mir
     const r = await stack.run(["preview", "--diff", "--show-full-output"]);
     expect(r.out).toMatch(/registry-mirrors:index:RegistryMirrorsInCluster/);
     expect(r.out).toMatch(/kubernetes:apps\/v1:DaemonSet/);
-    const auth = lab.registry("auth-mirror");
-    const tsMirrors = [
-      { upstream: "docker.io", endpoints: [{ url: lab.registry("mirror").url }] },
-      {
-        upstream: "quay.io",
-        endpoints: [{ url: auth.url, caCert: auth.caPem, auth: { username: auth.username!, password: auth.password! } }],
-        fallback: false,
-      },
-    ];
-    expect(linesMissingFromPreview(r.out, tsMirrors, settings.paths.hostsDir)).toEqual([]);
+    expect(linesMissingFromPreview(r.out, exampleMirrors(lab), settings.paths.hostsDir)).toEqual([]);
     expect(r.out).not.toContain(password);
     expect(fs.readFileSync(hostsToml, "utf8")).toBe(handWritten);
   });

@@ -63,7 +63,7 @@ type registryMirrorsFromClusterArgs struct {
 	Kubeconfig string `pulumi:"kubeconfig"`
 	// Only the Nodes with these labels, e.g. `node-role.kubernetes.io/worker` or `pool=gpu,zone!=b`. Default: every Node.
 	LabelSelector *string `pulumi:"labelSelector"`
-	// What to do with containerd's deprecated mirror tables in config.toml. Default: `refuse`.
+	// Default for every node's `legacy`. Default: `refuse`.
 	Legacy *LegacyMode `pulumi:"legacy"`
 	// How every node is logged in to over SSH (user, private key, port, bastion); the address is its InternalIP.
 	Login ClusterNodesLogin `pulumi:"login"`
@@ -73,15 +73,22 @@ type registryMirrorsFromClusterArgs struct {
 	Nodes map[string]ClusterNodeSsh `pulumi:"nodes"`
 	// Overrides of the default file locations on every node.
 	Paths *NodePaths `pulumi:"paths"`
-	// The probe of every endpoint from each node before writing, as for `RegistryMirrors`. Default: `error`.
+	// Before anything is written on a node, every mirror endpoint it will use is asked for `GET /v2/` from the node,
+	// with the TLS settings and credentials the runtime will use (curl or GNU wget on the node, 10 s per endpoint).
+	// `error`: an endpoint that does not answer as a registry fails the node, nothing written. `warn`: a failure is a
+	// warning for mirrors with fallback (their pulls fall back), an error without. `off`: no probe. Default: `error`.
 	Probe *ProbeMode `pulumi:"probe"`
 	// How restarts are spread over the nodes. Default: one node at a time.
 	Rollout *Rollout `pulumi:"rollout"`
 	// Leave out the Nodes the cluster lists that `nodes` does not name (else each is an error naming it). Default: false.
 	SkipUnlisted *bool `pulumi:"skipUnlisted"`
-	// Ids (`project/stack/name`) of other instances whose files this one may take over, as for `RegistryMirrors`.
+	// Ids (`project/stack/name`) of other instances whose files this one may take over where both configure the same
+	// path, e.g. when an upstream moves from a team stack into a base stack. Without it such a path is a conflict
+	// error naming the other instance, and nothing is written. Earlier instances of this stack (this component before
+	// a rename or a move) are handed over to without it. Default: none.
 	TakeOver []string `pulumi:"takeOver"`
-	// When nodes are read and the checks after each apply, as for `RegistryMirrors`. Default: `onChange`.
+	// When nodes are read (`when`: `onChange` or `always`) and the checks after each apply (the runtime's own view, a
+	// proof pull). Default: `onChange`, with the runtime's view checked and no proof pull.
 	Verify *Verify `pulumi:"verify"`
 }
 
@@ -98,7 +105,7 @@ type RegistryMirrorsFromClusterArgs struct {
 	Kubeconfig pulumi.StringInput
 	// Only the Nodes with these labels, e.g. `node-role.kubernetes.io/worker` or `pool=gpu,zone!=b`. Default: every Node.
 	LabelSelector *string
-	// What to do with containerd's deprecated mirror tables in config.toml. Default: `refuse`.
+	// Default for every node's `legacy`. Default: `refuse`.
 	Legacy *LegacyMode
 	// How every node is logged in to over SSH (user, private key, port, bastion); the address is its InternalIP.
 	Login ClusterNodesLoginInput
@@ -108,15 +115,22 @@ type RegistryMirrorsFromClusterArgs struct {
 	Nodes map[string]ClusterNodeSshInput
 	// Overrides of the default file locations on every node.
 	Paths *NodePathsArgs
-	// The probe of every endpoint from each node before writing, as for `RegistryMirrors`. Default: `error`.
+	// Before anything is written on a node, every mirror endpoint it will use is asked for `GET /v2/` from the node,
+	// with the TLS settings and credentials the runtime will use (curl or GNU wget on the node, 10 s per endpoint).
+	// `error`: an endpoint that does not answer as a registry fails the node, nothing written. `warn`: a failure is a
+	// warning for mirrors with fallback (their pulls fall back), an error without. `off`: no probe. Default: `error`.
 	Probe *ProbeMode
 	// How restarts are spread over the nodes. Default: one node at a time.
 	Rollout *RolloutArgs
 	// Leave out the Nodes the cluster lists that `nodes` does not name (else each is an error naming it). Default: false.
 	SkipUnlisted *bool
-	// Ids (`project/stack/name`) of other instances whose files this one may take over, as for `RegistryMirrors`.
+	// Ids (`project/stack/name`) of other instances whose files this one may take over where both configure the same
+	// path, e.g. when an upstream moves from a team stack into a base stack. Without it such a path is a conflict
+	// error naming the other instance, and nothing is written. Earlier instances of this stack (this component before
+	// a rename or a move) are handed over to without it. Default: none.
 	TakeOver []string
-	// When nodes are read and the checks after each apply, as for `RegistryMirrors`. Default: `onChange`.
+	// When nodes are read (`when`: `onChange` or `always`) and the checks after each apply (the runtime's own view, a
+	// proof pull). Default: `onChange`, with the runtime's view checked and no proof pull.
 	Verify *VerifyArgs
 }
 
