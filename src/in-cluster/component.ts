@@ -191,9 +191,8 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
       { metadata: { namespace, labels }, type: "Opaque", stringData: pulumi.secret(plan.apply((p) => ({ ...p.secret }))) },
       child,
     );
-    const image = args.image ?? DEFAULT_NODE_AGENT_IMAGE;
     const podSettings = {
-      image,
+      image: args.image ?? DEFAULT_NODE_AGENT_IMAGE,
       imagePullPolicy: args.imagePullPolicy ?? "IfNotPresent",
       priorityClassName: args.priorityClassName ?? "system-node-critical",
       nodeSelector: args.nodeSelector,
@@ -259,7 +258,10 @@ export class RegistryMirrorsInCluster extends pulumi.ComponentResource {
     const wait = localRolloutCommand(`${name}-rollout`, ["wait", "remove"], request, { parent: this, dependsOn: [daemonSet, scripts, secret] });
     this.rollout = wait.stdout.apply((out) => (out ? (JSON.parse(out) as RolloutResult) : { mode: "apply" as const, nodes: [] }));
     this.files = pulumi.unsecret(plan.apply((p) => p.files.map((f) => f.path)));
-    this.reads = read.apply((r) => r?.nodes ?? []);
+    this.reads = read.apply((r) => {
+      for (const w of r?.warnings ?? []) pulumi.log.warn(w, this);
+      return r?.nodes ?? [];
+    });
     this.registerOutputs({ rollout: this.rollout, files: this.files, reads: this.reads });
   }
 }

@@ -88,7 +88,7 @@ const FALLBACK_NODE = "in-cluster-node";
  * Renders the in-cluster plan. Without `allowConfigEdits` only containerd's hosts.toml files are written:
  * config.toml must already point `config_path` at `paths.hostsDir` (the effective check fails a node where
  * containerd does not read it), and the runtime is never restarted. With it, `read.sh` reads each node and
- * {@link inClusterNodeStdin} gives each node its own stdin for the same `apply.sh`.
+ * {@link inClusterNodePlanner} gives each node its own stdin for the same `apply.sh`.
  *
  * @throws `RegistryMirrorsError` for what the renderer refuses.
  */
@@ -126,29 +126,33 @@ export interface InClusterNodeStdin {
 }
 
 /**
- * A node's apply stdin from what its read found (`read.sh`'s output), for the shared `apply.sh`: the same renderer
- * with the node's config.toml and containerd version, the same compare-and-swap on config.toml as over SSH.
+ * What turns a node's read (`read.sh`'s output) into its apply stdin for the shared `apply.sh`: the same renderer
+ * with the node's config.toml and containerd version, the same compare-and-swap on config.toml as over SSH. What
+ * every node shares (paths, checks, the files rendered from the spec) is computed once.
  *
- * @throws `RegistryMirrorsError` for what the renderer refuses on this node (legacy mirror tables, an invalid file).
+ * The returned function throws `RegistryMirrorsError` for what the renderer refuses on a node (legacy mirror tables,
+ * an invalid file).
  */
-export function inClusterNodeStdin(mirrors: Mirror[], options: InClusterPlanOptions, readOutput: string): InClusterNodeStdin {
+export function inClusterNodePlanner(mirrors: Mirror[], options: InClusterPlanOptions): (readOutput: string) => InClusterNodeStdin {
   const { paths, checks } = nodeSide(mirrors, options);
-  const state = parseReadOutput(readOutput);
   const specFiles = renderValidated({ mirrors, runtime: { kind: "containerd" }, paths, hostsDir: "fixed", legacy: "refuse" }).files;
-  const plan = renderValidated({
-    mirrors,
-    runtime: { kind: "containerd", version: state.runtime.kind === "containerd" ? state.runtime.version : undefined },
-    liveConfig: state.mainConfig?.content ?? "",
-    paths,
-    hostsDir: "fixed",
-    legacy: "refuse",
-    ownedFiles: ownEntries(state, options.owner).ownedFiles,
-  });
-  return {
-    stdin: applyStdin(plan, state.mainConfig ?? { path: paths.containerdConfig, sha256: "absent" }, specFiles, checks),
-    configEdited: plan.mainConfig !== undefined,
-    runtimeVersion: state.runtime.version,
-    warnings: plan.warnings,
+  return (readOutput) => {
+    const state = parseReadOutput(readOutput);
+    const plan = renderValidated({
+      mirrors,
+      runtime: { kind: "containerd", version: state.runtime.kind === "containerd" ? state.runtime.version : undefined },
+      liveConfig: state.mainConfig?.content ?? "",
+      paths,
+      hostsDir: "fixed",
+      legacy: "refuse",
+      ownedFiles: ownEntries(state, options.owner).ownedFiles,
+    });
+    return {
+      stdin: applyStdin(plan, state.mainConfig ?? { path: paths.containerdConfig, sha256: "absent" }, specFiles, checks),
+      configEdited: plan.mainConfig !== undefined,
+      runtimeVersion: state.runtime.version,
+      warnings: plan.warnings,
+    };
   };
 }
 

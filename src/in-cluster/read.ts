@@ -12,7 +12,7 @@ import { apiGetJson, apiRequestJson, apiRequestText, ApiStatusError } from "../k
 import type { Mirror } from "../model/types";
 import { RegistryMirrorsError } from "../model/types";
 import { APP_LABEL, READ_LABEL, readDaemonSetManifest, type ReadDaemonSetOptions } from "./manifests";
-import { inClusterNodeStdin, type InClusterPlanOptions } from "./plan";
+import { inClusterNodePlanner, type InClusterPlanOptions } from "./plan";
 import { isReady, podFailure, sleep, type Pod } from "./rollout";
 
 /** What the read step reads on stdin (JSON): the kubeconfig and the mirrors hold credentials. */
@@ -48,6 +48,8 @@ export interface ReadResult {
   /** Its resourceVersion: the pods of a new read are told apart by it. */
   readonly version: string;
   readonly nodes: NodeRead[];
+  /** What the renderer said about a node's config.toml (`registry-mirrors: node N: warning: …`). */
+  readonly warnings: string[];
 }
 
 const SEAL_INFO = "registry-mirrors read v1";
@@ -176,6 +178,37 @@ async function readNodes(conn: ApiServerConnection, req: ReadRequest): Promise<M
 }
 
 /**
+ * Each node's stdin from its read (node name → `read.sh`'s output), as the Secret's data (`<node>.stdin`, base64),
+ * with what the read found and the renderer's warnings, each naming its node.
+ *
+ * @throws naming every node whose plan the renderer refuses (`registry-mirrors: node N: step render: …`).
+ */
+export function planNodeReads(
+  mirrors: Mirror[],
+  plan: InClusterPlanOptions,
+  reads: ReadonlyMap<string, string>,
+): { data: Record<string, string>; nodes: NodeRead[]; warnings: string[] } {
+  const planNode = inClusterNodePlanner(mirrors, plan);
+  const data: Record<string, string> = {};
+  const nodes: NodeRead[] = [];
+  const warnings: string[] = [];
+  const problems: string[] = [];
+  for (const [node, out] of [...reads].sort(([a], [b]) => a.localeCompare(b))) {
+    try {
+      const planned = planNode(out);
+      data[`${node}.stdin`] = Buffer.from(planned.stdin, "utf8").toString("base64");
+      nodes.push({ node, configEdited: planned.configEdited, runtimeVersion: planned.runtimeVersion });
+      warnings.push(...planned.warnings.map((w) => `registry-mirrors: node ${node}: warning: ${w}`));
+    } catch (e) {
+      const what = e instanceof RegistryMirrorsError ? e.problems.map((p) => `${p.path}: ${p.message}`).join("; ") : (e as Error).message;
+      problems.push(`registry-mirrors: node ${node}: step render: ${what}`);
+    }
+  }
+  if (problems.length > 0) throw new Error(problems.join("\n"));
+  return { data, nodes, warnings };
+}
+
+/**
  * Reads every node, renders each node's stdin and writes the Secret `<name>-nodes` (created or replaced whole: a
  * node that left loses its key).
  *
@@ -183,21 +216,7 @@ async function readNodes(conn: ApiServerConnection, req: ReadRequest): Promise<M
  */
 export async function readAndPlanNodes(req: ReadRequest): Promise<ReadResult> {
   const conn = resolveKubeconfig(req.kubeconfig, { context: req.context });
-  const reads = await readNodes(conn, req);
-  const data: Record<string, string> = {};
-  const nodes: NodeRead[] = [];
-  const problems: string[] = [];
-  for (const [node, out] of [...reads].sort(([a], [b]) => a.localeCompare(b))) {
-    try {
-      const planned = inClusterNodeStdin(req.mirrors, req.plan, out);
-      data[`${node}.stdin`] = Buffer.from(planned.stdin, "utf8").toString("base64");
-      nodes.push({ node, configEdited: planned.configEdited, runtimeVersion: planned.runtimeVersion });
-    } catch (e) {
-      const what = e instanceof RegistryMirrorsError ? e.problems.map((p) => `${p.path}: ${p.message}`).join("; ") : (e as Error).message;
-      problems.push(`registry-mirrors: node ${node}: step render: ${what}`);
-    }
-  }
-  if (problems.length > 0) throw new Error(problems.join("\n"));
+  const { data, nodes, warnings } = planNodeReads(req.mirrors, req.plan, await readNodes(conn, req));
   const secretPath = `/api/v1/namespaces/${req.namespace}/secrets/${nodesSecretName(req.name)}`;
   const body = {
     apiVersion: "v1",
@@ -216,7 +235,7 @@ export async function readAndPlanNodes(req: ReadRequest): Promise<ReadResult> {
     if (!(e instanceof ApiStatusError && e.status === 404)) throw e;
     saved = (await apiRequestJson(conn, "POST", `/api/v1/namespaces/${req.namespace}/secrets`, { body })) as typeof saved;
   }
-  return { secret: nodesSecretName(req.name), version: saved.metadata.resourceVersion, nodes };
+  return { secret: nodesSecretName(req.name), version: saved.metadata.resourceVersion, nodes, warnings };
 }
 
 /** On the component's delete, after the removal rollout: the nodes' Secret and any read DaemonSet left behind. */

@@ -9,8 +9,8 @@ import * as os from "os";
 import * as path from "path";
 import { daemonSetManifest, DEFAULT_RESOURCES, inClusterPlan, RegistryMirrorsInCluster } from "../../src/in-cluster";
 import { APP_LABEL, MODE_VARIABLE, READ_KEY_VARIABLE, READ_LABEL, readDaemonSetManifest } from "../../src/in-cluster/manifests";
-import { inClusterNodeStdin, type InClusterPlanOptions } from "../../src/in-cluster/plan";
-import { sealedBlock } from "../../src/in-cluster/read";
+import { inClusterNodePlanner, type InClusterPlanOptions } from "../../src/in-cluster/plan";
+import { planNodeReads, sealedBlock } from "../../src/in-cluster/read";
 import type { Mirror } from "../../src";
 
 const owner = { id: "proj/dev/mirrors#0123abcd", peers: "proj/dev/" };
@@ -123,7 +123,7 @@ describe("the scripts as the pod runs them", () => {
     expect(plan.scripts["apply.sh"]).toContain(`SYSTEMCTL='${path.join(bin, "systemctl")}'`);
     const read = run(plan.scripts["read.sh"], "", "worker-7", [bin]);
     expect(read.status).toBe(0);
-    const node = inClusterNodeStdin(mirrors, options, read.stdout);
+    const node = inClusterNodePlanner(mirrors, options)(read.stdout);
     expect(node.configEdited).toBe(true);
     expect(node.stdin).toContain("RM-META main ");
 
@@ -142,12 +142,51 @@ describe("the scripts as the pod runs them", () => {
     expect(fs.readFileSync(config, "utf8")).toContain("# ops team comment");
     expect(fs.readFileSync(calls, "utf8")).toBe("restart containerd\n");
     // Read again: nothing left to edit, so no restart.
-    expect(inClusterNodeStdin(mirrors, options, run(plan.scripts["read.sh"], "", "worker-7", [bin]).stdout).configEdited).toBe(false);
+    expect(inClusterNodePlanner(mirrors, options)(run(plan.scripts["read.sh"], "", "worker-7", [bin]).stdout).configEdited).toBe(false);
 
     const removed = run(plan.scripts["remove.sh"], "", "worker-7", [bin]);
     expect(removed.status).toBe(0);
     expect(fs.readFileSync(config, "utf8")).toBe(original);
     expect(fs.readFileSync(calls, "utf8")).toBe("restart containerd\nrestart containerd\n");
+  });
+
+  test("the reads of several nodes: each node's stdin in the Secret's data, the renderer's warnings and refusals naming the node", () => {
+    const options: InClusterPlanOptions = {
+      owner,
+      probe: "off",
+      effectiveConfig: false,
+      paths: { hostsDir: path.join(root, "certs.d"), containerdConfig: path.join(root, "config.toml") },
+      stateDir: path.join(root, "state"),
+      allowConfigEdits: true,
+    };
+    const readWith = (config: string) => {
+      fs.writeFileSync(path.join(root, "config.toml"), config);
+      const r = run(inClusterPlan(mirrors, options).scripts["read.sh"], "", "any");
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    // worker-a reads another hosts directory (its files would stop being read); worker-b has legacy mirror tables.
+    const elsewhere = readWith('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/other/certs.d"\n');
+    const planned = planNodeReads(mirrors, options, new Map([["worker-a", elsewhere]]));
+    expect(Object.keys(planned.data)).toEqual(["worker-a.stdin"]);
+    expect(Buffer.from(planned.data["worker-a.stdin"], "base64").toString("utf8")).toContain("RM-META main ");
+    expect(planned.nodes).toEqual([{ node: "worker-a", configEdited: true, runtimeVersion: expect.any(String) }]);
+    expect(planned.warnings).toEqual([
+      expect.stringMatching(/^registry-mirrors: node worker-a: warning: config_path changes from "\/etc\/other\/certs.d"/),
+    ]);
+    const legacy = readWith(
+      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n  endpoint = ["https://old.example.com"]\n',
+    );
+    expect(() =>
+      planNodeReads(
+        mirrors,
+        options,
+        new Map([
+          ["worker-a", elsewhere],
+          ["worker-b", legacy],
+        ]),
+      ),
+    ).toThrow(/^registry-mirrors: node worker-b: step render: /);
   });
 
   test("a failure names the node the pod runs on", () => {
